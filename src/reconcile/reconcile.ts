@@ -1,0 +1,284 @@
+// Bring the kernel in line with a plan for one interface, and take it away again.
+//
+// Every change is recorded in an undo journal; if any step fails, the journal is
+// replayed backwards so a failed setup leaves nothing behind. What we own is
+// returned as `Installed` and persisted by the caller: teardown removes exactly
+// that, and nothing we merely adopted.
+import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../model.ts';
+import { XfrmdError, errorText } from '../errors.ts';
+import { addressKey, routeKey, routeMatches, ruleKey } from './keys.ts';
+import { isKernelError, type Kernel, type LinkState } from './kernel.ts';
+
+export interface KernelPlan {
+  link: XfrmLinkSpec;
+  addresses: AddressSpec[];
+  routes: RouteSpec[];
+  rules: RuleSpec[];
+}
+
+/** What one interface owns in the kernel. Persisted across daemon restarts. */
+export interface Installed {
+  link: {
+    name: string;
+    /** 0 until the device exists */
+    index: number;
+    /** true if we created the device (and so may delete it) */
+    created: boolean;
+    ifId: number;
+    parent: number;
+    collectMetadata: boolean;
+  };
+  addresses: AddressSpec[];
+  routes: RouteSpec[];
+  rules: RuleSpec[];
+}
+
+export interface ApplyOptions {
+  /** What this interface owned before (state file), if anything. */
+  previous?: Installed;
+  /** Routes/rules carrying our tag as the kernel has them; when given, they are
+   *  trusted over `previous` (used on resync). Without it no dump is made, which
+   *  keeps bringing up N interfaces linear in N. */
+  actual?: { routes: RouteSpec[]; rules: RuleSpec[] };
+  /** Called before the device is created, so a crash right after still knows it is ours. */
+  persist?: (installed: Installed) => Promise<void> | void;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type Undo = { what: string; run: () => Promise<void> };
+
+function linkMatches(have: LinkState, want: XfrmLinkSpec): boolean {
+  return (
+    have.kind === 'xfrm' &&
+    have.xfrm !== undefined &&
+    have.xfrm.ifId === want.ifId &&
+    have.xfrm.link === want.link &&
+    have.xfrm.collectMetadata === want.collectMetadata
+  );
+}
+
+function describeLink(l: LinkState): string {
+  if (l.kind === 'xfrm' && l.xfrm) return `an xfrm device with if_id ${l.xfrm.ifId}${l.xfrm.link ? ` on ifindex ${l.xfrm.link}` : ''}`;
+  return l.kind ? `a ${l.kind} device` : 'a device';
+}
+
+/** Translate a kernel refusal to create the device into something the user can act on. */
+async function createError(kernel: Kernel, spec: XfrmLinkSpec, e: unknown): Promise<XfrmdError> {
+  if (isKernelError(e)) {
+    if (e.code === 'EOPNOTSUPP' || /Unknown device type/i.test(e.extack ?? '')) {
+      return new XfrmdError(
+        'NO_KERNEL_SUPPORT',
+        'this kernel cannot create XFRM interfaces (CONFIG_XFRM_INTERFACE): install kmod-xfrm-interface',
+        { cause: e },
+      );
+    }
+    if (e.code === 'EEXIST') {
+      const holder = (await kernel.listLinks()).find((l) => l.kind === 'xfrm' && l.xfrm?.ifId === spec.ifId && l.name !== spec.name);
+      const who = holder ? `device ${holder.name}` : 'another device';
+      const what = spec.collectMetadata ? 'an external (collect_md) xfrm device' : `if_id ${spec.ifId}`;
+      return new XfrmdError('DUPLICATE_IFID', `${what} is already used by ${who} in this network namespace`, { cause: e });
+    }
+    if (e.code === 'ENODEV') {
+      return new XfrmdError('PARENT_GONE', `parent device ifindex ${spec.link} disappeared`, { cause: e, permanent: false });
+    }
+  }
+  return new XfrmdError('KERNEL_ERROR', `creating ${spec.name} failed: ${errorText(e)}`, { cause: e, permanent: false });
+}
+
+async function ignoreMissing(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (isKernelError(e) && ['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL'].includes(e.code)) return;
+    throw e;
+  }
+}
+
+export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOptions = {}): Promise<Installed> {
+  const log = opts.log ?? (() => {});
+  const prev = opts.previous;
+  const undo: Undo[] = [];
+  const spec = plan.link;
+  const installed: Installed = {
+    link: { name: spec.name, index: 0, created: false, ifId: spec.ifId, parent: spec.link, collectMetadata: spec.collectMetadata },
+    addresses: [],
+    routes: [],
+    rules: [],
+  };
+
+  // Routes through a deleted device vanish with it; remember so we re-add them.
+  let previousRoutes = prev?.routes ?? [];
+  let previousAddresses = prev?.addresses ?? [];
+  let actualRoutes = opts.actual?.routes;
+
+  try {
+    // 1. The device: adopt, recreate (only if ours), or create.
+    let link = await kernel.getLink(spec.name);
+    const ours = link !== undefined && prev?.link.created === true && prev.link.index === link.index;
+    if (link && !linkMatches(link, spec)) {
+      if (!ours) {
+        throw new XfrmdError('DEVICE_EXISTS', `device ${spec.name} already exists as ${describeLink(link)} and was not created by xfrmd; remove it or rename the interface`);
+      }
+      log('recreating device: kind, if_id, parent or external mode changed', { ifindex: link.index });
+      await kernel.deleteLink(link.index);
+      link = undefined;
+      previousRoutes = previousRoutes.filter((r) => r.dev !== spec.name);
+      previousAddresses = [];
+      actualRoutes = actualRoutes?.filter((r) => r.dev !== spec.name);
+    }
+    if (link) {
+      installed.link.index = link.index;
+      installed.link.created = ours;
+      log(ours ? 'device exists, keeping it' : 'adopting existing device', { ifindex: link.index });
+    } else {
+      installed.link.created = true;
+      await opts.persist?.(installed);
+      try {
+        link = await kernel.createXfrmLink(spec);
+      } catch (e) {
+        throw await createError(kernel, spec, e);
+      }
+      const created = link;
+      installed.link.index = created.index;
+      undo.push({ what: `delete device ${spec.name}`, run: () => ignoreMissing(kernel.deleteLink(created.index)) });
+      log('created device', { ifindex: created.index, if_id: spec.ifId, parent: spec.link });
+    }
+
+    const change: { mtu?: number; multicast?: boolean } = {};
+    if (link.mtu !== spec.mtu) change.mtu = spec.mtu;
+    if (link.multicast !== spec.multicast) change.multicast = spec.multicast;
+    if (!link.up || Object.keys(change).length) {
+      const before = { up: link.up, mtu: link.mtu, multicast: link.multicast };
+      const index = link.index;
+      await kernel.setLink(index, { ...change, up: true });
+      if (!installed.link.created) undo.push({ what: `restore ${spec.name} settings`, run: () => ignoreMissing(kernel.setLink(index, before)) });
+    }
+
+    // 2. Addresses. Only ones we added before are ever removed (never link-locals or a user's).
+    const wantAddrs = new Map(plan.addresses.map((a) => [addressKey(a), a]));
+    const haveAddrs = new Set((await kernel.dumpAddresses(link.index)).map(addressKey));
+    for (const a of previousAddresses) {
+      if (!wantAddrs.has(addressKey(a)) && haveAddrs.has(addressKey(a))) {
+        await ignoreMissing(kernel.deleteAddress(a));
+        undo.push({ what: `re-add ${a.address}`, run: () => kernel.addAddress(a) });
+      }
+    }
+    const prevAddrs = new Set(previousAddresses.map(addressKey));
+    for (const [key, a] of wantAddrs) {
+      if (!haveAddrs.has(key)) {
+        await kernel.addAddress(a);
+        undo.push({ what: `delete address ${a.address}`, run: () => ignoreMissing(kernel.deleteAddress(a)) });
+        installed.addresses.push(a);
+      } else if (prevAddrs.has(key) || installed.link.created) {
+        installed.addresses.push(a);
+      }
+    }
+
+    // 3. Routes, then 4. rules (rules last: they steer traffic into the tables).
+    installed.routes = await syncSet({
+      what: 'route',
+      want: plan.routes,
+      had: previousRoutes,
+      actual: actualRoutes,
+      key: routeKey,
+      same: routeMatches,
+      add: (r) => kernel.addRoute(r),
+      del: (r) => kernel.deleteRoute(r),
+      describe: (r) => `${r.dst}/${r.dstLen} table ${r.table}`,
+      undo,
+    });
+    installed.rules = await syncSet({
+      what: 'rule',
+      want: plan.rules,
+      had: prev?.rules ?? [],
+      actual: opts.actual?.rules,
+      key: ruleKey,
+      same: (a, b) => ruleKey(a) === ruleKey(b),
+      add: (r) => kernel.addRule(r),
+      del: (r) => kernel.deleteRule(r),
+      describe: (r) => `priority ${r.priority}`,
+      undo,
+    });
+    log('applied', { addresses: installed.addresses.length, routes: installed.routes.length, rules: installed.rules.length });
+    return installed;
+  } catch (e) {
+    await rollback(undo, log);
+    throw e instanceof XfrmdError ? e : new XfrmdError('KERNEL_ERROR', errorText(e), { cause: e, permanent: false });
+  }
+}
+
+interface SyncSet<T> {
+  what: string;
+  want: T[];
+  had: T[];
+  actual: T[] | undefined;
+  key: (x: T) => string;
+  same: (want: T, have: T) => boolean;
+  add: (x: T) => Promise<void>;
+  del: (x: T) => Promise<void>;
+  describe: (x: T) => string;
+  undo: Undo[];
+}
+
+/** Make the kernel hold exactly `want` out of what we own; returns what we own afterwards. */
+async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
+  const want = new Map(s.want.map((x) => [s.key(x), x]));
+  // What exists: the dump if we have one, else what we installed last time.
+  const existing = new Map((s.actual ?? s.had).map((x) => [s.key(x), x]));
+  const hadKeys = new Set(s.had.map(s.key));
+  for (const [k, x] of existing) {
+    const w = want.get(k);
+    if (w && s.same(w, x)) continue;
+    if (!hadKeys.has(k) && s.actual === undefined) continue;
+    await ignoreMissing(s.del(x));
+    existing.delete(k);
+    s.undo.push({ what: `restore ${s.what} ${s.describe(x)}`, run: () => s.add(x) });
+  }
+  for (const [k, x] of want) {
+    if (existing.has(k)) continue;
+    try {
+      await s.add(x);
+    } catch (e) {
+      if (isKernelError(e, 'EEXIST')) {
+        throw new XfrmdError(`${s.what.toUpperCase()}_EXISTS`, `a ${s.what} ${s.describe(x)} not installed by xfrmd already exists`, { cause: e });
+      }
+      throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
+    }
+    s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
+  }
+  return [...want.values()];
+}
+
+async function rollback(undo: Undo[], log: NonNullable<ApplyOptions['log']>): Promise<void> {
+  for (const step of undo.reverse()) {
+    try {
+      await step.run();
+    } catch (e) {
+      // Keep going: one stuck object must not leave the rest behind.
+      log(`rollback step failed: ${step.what}: ${errorText(e)}`);
+    }
+  }
+}
+
+/** Remove exactly what `installed` says we own: rules, routes, addresses, then the device. */
+export async function removeInstalled(kernel: Kernel, installed: Installed, log: ApplyOptions['log'] = () => {}): Promise<void> {
+  const failures: string[] = [];
+  const attempt = async (what: string, p: () => Promise<void>) => {
+    try {
+      await ignoreMissing(p());
+    } catch (e) {
+      failures.push(`${what}: ${errorText(e)}`);
+    }
+  };
+  for (const r of [...installed.rules].reverse()) await attempt(`rule priority ${r.priority}`, () => kernel.deleteRule(r));
+  for (const r of [...installed.routes].reverse()) await attempt(`route ${r.dst}/${r.dstLen}`, () => kernel.deleteRoute(r));
+  const link = installed.link.index ? await kernel.getLinkByIndex(installed.link.index) : undefined;
+  const sameDevice = link !== undefined && link.name === installed.link.name;
+  if (sameDevice && installed.link.created) {
+    await attempt(`device ${installed.link.name}`, () => kernel.deleteLink(installed.link.index));
+  } else if (sameDevice) {
+    for (const a of installed.addresses) await attempt(`address ${a.address}`, () => kernel.deleteAddress(a));
+  }
+  log('removed', { rules: installed.rules.length, routes: installed.routes.length, deviceDeleted: sameDevice && installed.link.created });
+  if (failures.length) throw new XfrmdError('TEARDOWN_INCOMPLETE', `could not remove: ${failures.join('; ')}`, { permanent: false });
+}

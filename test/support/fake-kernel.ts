@@ -1,0 +1,154 @@
+// An in-memory kernel for reconciler unit tests. It follows the kernel's rules
+// that matter to us (EEXIST on duplicate if_id/route/rule, ENOENT on deleting
+// what is not there, addresses and routes vanish with their device) and can be
+// told to fail the Nth call of an operation, to test rollback. The real thing is
+// tested in namespaces (test/netlink, test/reconcile/*.netns.test.ts) and in the guest.
+import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../../src/model.ts';
+import type { EspOffload, Kernel, KernelError, LinkState } from '../../src/reconcile/kernel.ts';
+import { addressKey, routeKey, ruleKey } from '../../src/reconcile/keys.ts';
+
+function kerr(code: string, extack?: string): KernelError {
+  const e = new Error(`${code}${extack ? `: ${extack}` : ''}`) as KernelError;
+  e.code = code;
+  if (extack !== undefined) e.extack = extack;
+  return e;
+}
+
+export class FakeKernel implements Kernel {
+  links = new Map<number, LinkState>();
+  addresses = new Map<string, AddressSpec>();
+  routes = new Map<string, RouteSpec>();
+  rules = new Map<string, RuleSpec>();
+  offload = new Map<string, EspOffload>();
+  xfrmSupported = true;
+  calls: string[] = [];
+  private nextIndex = 10;
+  private failures = new Map<string, { after: number; error: KernelError }>();
+
+  /** Make the (after+1)-th call of `op` fail with `error`. */
+  failOn(op: keyof Kernel, error: KernelError = kerr('ENOBUFS'), after = 0): void {
+    this.failures.set(op, { after, error });
+  }
+
+  private enter(op: keyof Kernel): void {
+    this.calls.push(op);
+    const f = this.failures.get(op);
+    if (!f) return;
+    if (f.after-- <= 0) {
+      this.failures.delete(op);
+      throw f.error;
+    }
+  }
+
+  addDevice(name: string, kind: string | undefined = 'veth'): LinkState {
+    const l: LinkState = { name, index: this.nextIndex++, kind, up: true, mtu: 1500, multicast: true };
+    this.links.set(l.index, l);
+    return l;
+  }
+
+  async getLink(name: string) {
+    this.enter('getLink');
+    return [...this.links.values()].find((l) => l.name === name);
+  }
+  async getLinkByIndex(index: number) {
+    this.enter('getLinkByIndex');
+    return this.links.get(index);
+  }
+  async listLinks() {
+    this.enter('listLinks');
+    return [...this.links.values()];
+  }
+  async createXfrmLink(spec: XfrmLinkSpec) {
+    this.enter('createXfrmLink');
+    if (!this.xfrmSupported) throw kerr('EOPNOTSUPP', 'Unknown device type');
+    if (!spec.collectMetadata && spec.ifId === 0) throw kerr('EINVAL', 'if_id must be non zero');
+    for (const l of this.links.values()) {
+      if (l.name === spec.name) throw kerr('EEXIST');
+      if (l.kind === 'xfrm' && l.xfrm && !spec.collectMetadata && l.xfrm.ifId === spec.ifId) throw kerr('EEXIST');
+    }
+    if (spec.link && !this.links.has(spec.link)) throw kerr('ENODEV');
+    const l: LinkState = {
+      name: spec.name,
+      index: this.nextIndex++,
+      kind: 'xfrm',
+      up: false,
+      mtu: 1500,
+      multicast: false,
+      xfrm: { ifId: spec.ifId, link: spec.link, collectMetadata: spec.collectMetadata },
+    };
+    this.links.set(l.index, l);
+    return { ...l };
+  }
+  async deleteLink(index: number) {
+    this.enter('deleteLink');
+    const l = this.links.get(index);
+    if (!l) throw kerr('ENODEV');
+    this.links.delete(index);
+    for (const [k, a] of this.addresses) if (a.dev === l.name) this.addresses.delete(k);
+    for (const [k, r] of this.routes) if (r.dev === l.name) this.routes.delete(k);
+  }
+  async setLink(index: number, change: { up?: boolean; mtu?: number; multicast?: boolean }) {
+    this.enter('setLink');
+    const l = this.links.get(index);
+    if (!l) throw kerr('ENODEV');
+    Object.assign(l, change);
+  }
+  async dumpAddresses(index: number) {
+    this.enter('dumpAddresses');
+    const l = this.links.get(index);
+    return [...this.addresses.values()].filter((a) => a.dev === l?.name);
+  }
+  async addAddress(a: AddressSpec) {
+    this.enter('addAddress');
+    if (![...this.links.values()].some((l) => l.name === a.dev)) throw kerr('ENODEV');
+    if (this.addresses.has(addressKey(a))) throw kerr('EEXIST');
+    this.addresses.set(addressKey(a), a);
+  }
+  async deleteAddress(a: AddressSpec) {
+    this.enter('deleteAddress');
+    if (!this.addresses.delete(addressKey(a))) throw kerr('EADDRNOTAVAIL');
+  }
+  async dumpRoutes(protocol: number) {
+    this.enter('dumpRoutes');
+    return [...this.routes.values()].filter((r) => r.protocol === protocol);
+  }
+  async addRoute(r: RouteSpec) {
+    this.enter('addRoute');
+    if (r.dev && ![...this.links.values()].some((l) => l.name === r.dev)) throw kerr('ENODEV');
+    if (this.routes.has(routeKey(r))) throw kerr('EEXIST');
+    this.routes.set(routeKey(r), r);
+  }
+  async deleteRoute(r: RouteSpec) {
+    this.enter('deleteRoute');
+    if (!this.routes.delete(routeKey(r))) throw kerr('ESRCH');
+  }
+  async dumpRules(protocol: number) {
+    this.enter('dumpRules');
+    return [...this.rules.values()].filter((r) => r.protocol === protocol);
+  }
+  async addRule(r: RuleSpec) {
+    this.enter('addRule');
+    if (this.rules.has(ruleKey(r))) throw kerr('EEXIST');
+    this.rules.set(ruleKey(r), r);
+  }
+  async deleteRule(r: RuleSpec) {
+    this.enter('deleteRule');
+    if (!this.rules.delete(ruleKey(r))) throw kerr('ENOENT');
+  }
+  async espOffload(dev: string) {
+    this.enter('espOffload');
+    return this.offload.get(dev) ?? { hwOffload: false, txCsumOffload: false };
+  }
+
+  /** Everything, for "nothing is left" assertions. */
+  snapshot() {
+    return {
+      links: [...this.links.values()].map((l) => l.name).sort(),
+      addresses: [...this.addresses.keys()].sort(),
+      routes: [...this.routes.keys()].sort(),
+      rules: [...this.rules.keys()].sort(),
+    };
+  }
+}
+
+export { kerr };
