@@ -1,0 +1,279 @@
+// One ubusd socket lifetime: framing, HELLO, the request table and the
+// unsolicited message stream. Reconnecting is the client's job (client.ts):
+// when this socket dies every pending request fails with CONNECTION_FAILED and
+// the connection is never reused.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { decodeMessage, encodeMessage, MsgType, type UbusMessage } from './message.ts';
+import { Status, UbusError } from './errors.ts';
+
+export const DEFAULT_SOCKET = '/var/run/ubus/ubus.sock';
+/** ubusd's UBUS_MAX_MSGLEN: the outer blob length (header not counted), padded. */
+export const MAX_MSGLEN = 1048576;
+const HDR = 8;
+
+export interface RequestOptions {
+  /** ms; 0 = wait forever */
+  timeoutMs?: number;
+}
+
+/** Replies collected for one request: every DATA (in order) and the final STATUS. */
+export interface RequestResult {
+  status: number;
+  data: UbusMessage[];
+  statusMsg: UbusMessage | undefined;
+  /** NOTIFY: subscriber id → its status (missing = no answer before the timeout) */
+  subscribers?: Map<number, number>;
+}
+
+interface Pending {
+  seq: number;
+  keys: number[];
+  data: UbusMessage[];
+  timer: NodeJS.Timeout | undefined;
+  resolve: (r: RequestResult) => void;
+  reject: (e: Error) => void;
+  /** NOTIFY with reply: after ubusd's STATUS we wait for each listed subscriber */
+  notify: boolean;
+  first?: UbusMessage;
+  subscribers?: Map<number, number>;
+  waiting?: Set<number>;
+}
+
+const key = (seq: number, peer: number): number => seq * 0x1_0000_0000 + (peer >>> 0);
+
+export interface ConnectionEvents {
+  /** unsolicited INVOKE / NOTIFY / UNSUBSCRIBE from ubusd */
+  message: [UbusMessage];
+  close: [Error | undefined];
+}
+
+export class UbusConnection extends EventEmitter<ConnectionEvents> {
+  readonly clientId: number;
+  private readonly sock: net.Socket;
+  private readonly pending = new Map<number, Pending>();
+  private readonly inFlight = new Set<number>();
+  private seq = 0;
+  private closed = false;
+  private closeError: Error | undefined;
+  private buf: Buffer = Buffer.alloc(0);
+  readonly defaultTimeoutMs: number;
+
+  private constructor(sock: net.Socket, clientId: number, rest: Buffer, timeoutMs: number) {
+    super();
+    this.sock = sock;
+    this.clientId = clientId;
+    this.defaultTimeoutMs = timeoutMs;
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('error', (e: Error) => this.shutdown(new UbusError(Status.CONNECTION_FAILED, e.message, { cause: e })));
+    sock.on('close', () => this.shutdown(new UbusError(Status.CONNECTION_FAILED, 'connection to ubusd lost')));
+    if (rest.length > 0) queueMicrotask(() => this.onData(rest));
+  }
+
+  /** Connects and waits for ubusd's HELLO (whose peer is our client id). */
+  static open(socketPath: string, opts: { timeoutMs?: number; helloTimeoutMs?: number } = {}): Promise<UbusConnection> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const sock = net.createConnection({ path: socketPath });
+      let acc: Buffer = Buffer.alloc(0);
+      let done = false;
+      const fail = (e: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        reject(e instanceof UbusError ? e : new UbusError(Status.CONNECTION_FAILED, e.message, { cause: e }));
+      };
+      const timer = setTimeout(() => fail(new UbusError(Status.CONNECTION_FAILED, 'no HELLO from ubusd')), opts.helloTimeoutMs ?? 5000);
+      const onData = (chunk: Buffer): void => {
+        acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
+        if (acc.length < HDR + 4) return;
+        const len = acc.readUInt32BE(8) & 0xffffff;
+        if (len < 4 || len > MAX_MSGLEN) return fail(new UbusError(Status.CONNECTION_FAILED, 'bad HELLO framing'));
+        if (acc.length < HDR + len) return;
+        if (acc[1] !== MsgType.HELLO) return fail(new UbusError(Status.CONNECTION_FAILED, 'first message is not HELLO'));
+        done = true;
+        clearTimeout(timer);
+        sock.off('data', onData);
+        sock.off('error', fail);
+        sock.off('close', onClose);
+        resolve(new UbusConnection(sock, acc.readUInt32BE(4), acc.subarray(HDR + len), timeoutMs));
+      };
+      const onClose = (): void => fail(new UbusError(Status.CONNECTION_FAILED, 'closed before HELLO'));
+      sock.on('data', onData);
+      sock.on('error', fail);
+      sock.on('close', onClose);
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  close(): void {
+    this.shutdown(new UbusError(Status.CONNECTION_FAILED, 'connection closed'));
+  }
+
+  /** Next u16 seq that is not in flight (libubus starts at 1 and wraps). */
+  private nextSeq(): number {
+    for (let i = 0; i < 0x10000; i++) {
+      this.seq = (this.seq + 1) & 0xffff;
+      if (!this.inFlight.has(this.seq)) return this.seq;
+    }
+    throw new UbusError(Status.NO_MEMORY, 'all 65536 sequence numbers in flight');
+  }
+
+  private encodeChecked(msg: UbusMessage): Buffer {
+    const bytes = encodeMessage(msg);
+    const len = bytes.length - HDR;
+    if (((len + 3) & ~3) > MAX_MSGLEN) throw new UbusError(Status.INVALID_ARGUMENT, `message of ${bytes.length} bytes exceeds the 1 MiB limit`);
+    return bytes;
+  }
+
+  /** Fire and forget (replies to INVOKEs, NO_REPLY notifications). Returns false when not sent. */
+  send(msg: UbusMessage): boolean {
+    if (this.closed) return false;
+    this.sock.write(this.encodeChecked(msg));
+    return true;
+  }
+
+  /**
+   * Sends a request with a fresh seq and resolves with the replies matched on
+   * (seq, peer). Non-OK status rejects with UbusError unless `allowStatus`.
+   */
+  request(
+    type: MsgType,
+    peer: number,
+    attrs: UbusMessage['attrs'],
+    opts: RequestOptions & { notify?: boolean } = {},
+  ): Promise<RequestResult> {
+    if (this.closed) return Promise.reject(this.closeError ?? new UbusError(Status.CONNECTION_FAILED, 'not connected'));
+    let seq: number;
+    let bytes: Buffer;
+    try {
+      seq = this.nextSeq();
+      bytes = this.encodeChecked({ type, seq, peer: peer >>> 0, attrs });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<RequestResult>((resolve, reject) => {
+      const p: Pending = { seq, keys: [key(seq, peer)], data: [], timer: undefined, resolve, reject, notify: opts.notify ?? false };
+      const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+      if (timeoutMs > 0) {
+        p.timer = setTimeout(() => {
+          // A notify that got ubusd's STATUS resolves with whoever answered.
+          if (p.first && p.subscribers) return this.finish(p, null);
+          this.finish(p, new UbusError(Status.TIMEOUT, `request timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
+        p.timer.unref?.();
+      }
+      this.pending.set(p.keys[0]!, p);
+      this.inFlight.add(seq);
+      this.sock.write(bytes);
+    });
+  }
+
+  private finish(p: Pending, err: Error | null): void {
+    if (p.timer) clearTimeout(p.timer);
+    for (const k of p.keys) this.pending.delete(k);
+    this.inFlight.delete(p.seq);
+    if (err) return p.reject(err);
+    const st = p.first?.attrs.status ?? Status.NO_DATA;
+    if (st !== Status.OK) return p.reject(new UbusError(st));
+    p.resolve({ status: st, data: p.data, statusMsg: p.first, subscribers: p.subscribers });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    let off = 0;
+    while (this.buf.length - off >= HDR + 4) {
+      const len = this.buf.readUInt32BE(off + HDR) & 0xffffff;
+      // Framing errors: nothing after this point can be trusted.
+      if (len < 4 || ((len + 3) & ~3) > MAX_MSGLEN) {
+        this.shutdown(new UbusError(Status.CONNECTION_FAILED, `bad frame length ${len}`));
+        return;
+      }
+      if (this.buf.length - off < HDR + len) break;
+      const frame = this.buf.subarray(off, off + HDR + len);
+      off += HDR + len;
+      this.onFrame(frame);
+      if (this.closed) return;
+    }
+    this.buf = off === this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(off));
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (frame[0] !== 0) return; // libubus drops messages whose version is not 0
+    let msg: UbusMessage;
+    try {
+      msg = decodeMessage(frame);
+    } catch {
+      return; // malformed body: drop it like libubus does
+    }
+    switch (msg.type) {
+      case MsgType.STATUS:
+      case MsgType.DATA:
+        return this.onReply(msg);
+      case MsgType.INVOKE:
+      case MsgType.NOTIFY:
+      case MsgType.UNSUBSCRIBE:
+        try {
+          this.emit('message', msg);
+        } catch {
+          // a listener bug must not kill the connection
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onReply(msg: UbusMessage): void {
+    const p = this.pending.get(key(msg.seq, msg.peer));
+    if (!p) return; // late reply after a timeout, or not ours
+    if (msg.type === MsgType.DATA) {
+      if (!p.first) p.data.push(msg);
+      return;
+    }
+    if (!p.first) {
+      p.first = msg;
+      const subs = msg.attrs.subscribers;
+      if (p.notify && msg.attrs.status === Status.OK && subs && subs.length > 0) {
+        p.subscribers = new Map();
+        p.waiting = new Set(subs.map((s) => s >>> 0));
+        for (const s of p.waiting) {
+          const k = key(p.seq, s);
+          if (!this.pending.has(k)) {
+            p.keys.push(k);
+            this.pending.set(k, p);
+          }
+        }
+        return;
+      }
+      return this.finish(p, null);
+    }
+    // a subscriber's answer to our notification
+    if (p.waiting && p.subscribers) {
+      const s = msg.peer >>> 0;
+      if (!p.waiting.delete(s)) return;
+      p.subscribers.set(s, msg.attrs.status ?? Status.NO_DATA);
+      if (p.waiting.size === 0) this.finish(p, null);
+    }
+  }
+
+  private shutdown(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeError = err;
+    this.sock.destroy();
+    const all = new Set(this.pending.values());
+    this.pending.clear();
+    this.inFlight.clear();
+    for (const p of all) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new UbusError(Status.CONNECTION_FAILED, err.message));
+    }
+    this.emit('close', err);
+  }
+}
