@@ -1,0 +1,65 @@
+#!/bin/sh
+# netifd protocol handler for `proto xfrm`, served by the xfrmd daemon.
+# This shim only forwards: netifd runs it, it hands the interface name and the
+# config (JSON from netifd) to xfrmd over ubus, and xfrmd reports back to netifd
+# with notify_proto. Nothing from the config is ever evaluated by the shell.
+
+# The option list netifd reads at start. Generated from src/config/schema.ts by
+# `npm run build` (scripts/gen-files.ts); a test checks it matches.
+XFRMD_DUMP='@DUMP@'
+
+# How long setup waits for the daemon to appear (procd may still be starting it).
+XFRMD_WAIT="${XFRMD_WAIT:-5}"
+
+xfrmd_valid_name() {
+	case "$1" in
+		''|*[!A-Za-z0-9_]*) return 1 ;;
+	esac
+	return 0
+}
+
+xfrmd_call() {
+	# $1 method, $2 JSON: one argv element, no word splitting, no eval.
+	ubus -t 30 call xfrmd "$1" "$2"
+}
+
+if [ "$2" = "dump" ]; then
+	printf '%s\n' "$XFRMD_DUMP"
+	exit 0
+fi
+
+. "${XFRMD_NETIFD_PROTO:-../netifd-proto.sh}"
+
+cmd="$2"
+iface="$3"
+config="$4"
+
+if ! xfrmd_valid_name "$iface"; then
+	echo "xfrm: refusing interface name with unexpected characters" >&2
+	exit 1
+fi
+
+case "$cmd" in
+	setup)
+		# netifd hands us the config as one JSON object; anything else is not from netifd.
+		case "$config" in
+			'{'*'}') ;;
+			*) config='{}' ;;
+		esac
+		if ! ubus -t "$XFRMD_WAIT" wait_for xfrmd >/dev/null 2>&1; then
+			proto_notify_error "$iface" DAEMON_UNAVAILABLE "xfrmd is not running: /etc/init.d/xfrmd start"
+			# xfrmd brings blocked interfaces up again when it starts.
+			proto_block_restart "$iface"
+			exit 1
+		fi
+		xfrmd_call setup "{\"interface\":\"$iface\",\"config\":$config}" >/dev/null
+		;;
+	teardown)
+		xfrmd_call teardown "{\"interface\":\"$iface\"}" >/dev/null 2>&1
+		# A teardown must not fail: if the daemon is gone it cleans up when it starts.
+		exit 0
+		;;
+	*)
+		exit 0
+		;;
+esac
