@@ -14,8 +14,11 @@ typecheck: deps
 lint: deps
 	npm run lint
 
+RESULTS := .cache/results
+
 test-host: deps
-	npm test
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/host.json
+	npx vitest run --reporter=default --reporter=json --outputFile.json=$(RESULTS)/host.json
 
 # Tests that need XFRM interfaces and ESP: boots the QEMU guest once per kernel.
 test-kernel: deps
@@ -29,7 +32,12 @@ bench: deps
 demo: build
 	examples/demo.sh
 
-check: lint typecheck build test-host test-kernel
+# Everything CI runs; ends with one "N passed, N failed" line over host and guest tests.
+check: lint build
+	@rm -rf $(RESULTS)
+	@status=0; $(MAKE) --no-print-directory test-host || status=1; \
+	$(MAKE) --no-print-directory test-kernel || status=1; \
+	node scripts/test-summary.mjs || status=1; exit $$status
 
 clean:
 	rm -rf dist .cache
