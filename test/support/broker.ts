@@ -4,7 +4,7 @@
 // src/ubus/message.ts, so the library is checked against an independent
 // implementation.
 import net from 'node:net';
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -107,6 +107,8 @@ export interface BrokerMsg {
   peer: number;
   attrs: Map<number, Buffer>;
   body: Buffer;
+  /** the whole message as received */
+  raw: Buffer;
 }
 
 const STRING_ATTRS = new Set<number>([A.OBJPATH, A.METHOD, A.USER, A.GROUP]);
@@ -122,7 +124,7 @@ export function parseMsg(buf: Buffer): BrokerMsg {
     if ((a.id === A.ACTIVE || a.id === A.NO_REPLY) && a.payload.length !== 1) continue;
     attrs.set(a.id, a.payload);
   }
-  return { type: buf[1]!, seq: buf.readUInt16BE(2), peer: buf.readUInt32BE(4), attrs, body };
+  return { type: buf[1]!, seq: buf.readUInt16BE(2), peer: buf.readUInt32BE(4), attrs, body, raw: buf };
 }
 
 export const getU32 = (m: BrokerMsg, id: number): number | undefined => m.attrs.get(id)?.readUInt32BE(0);
@@ -558,4 +560,143 @@ export class TestBroker {
       this.send(s.owner, T.INVOKE, m.seq, c.id, fwd);
     }
   }
+}
+
+// ---- raw-socket helpers: fidelity tests against the captures, live fuzzing ----
+
+export const CAPTURES = '/work/shared/ubus-captures';
+
+export interface CapturedMsg {
+  dir: 'c2s' | 's2c';
+  bytes: Buffer;
+  msg: BrokerMsg;
+}
+
+/** Splits a capture into messages per direction, in arrival order. */
+export function loadCapture(name: string): CapturedMsg[] {
+  const chunks = JSON.parse(readFileSync(`${CAPTURES}/${name}.json`, 'utf8')) as { direction: 'c2s' | 's2c'; hex: string }[];
+  const bufs: Record<'c2s' | 's2c', Buffer> = { c2s: Buffer.alloc(0), s2c: Buffer.alloc(0) };
+  const out: CapturedMsg[] = [];
+  for (const ch of chunks) {
+    let b = Buffer.concat([bufs[ch.direction], Buffer.from(ch.hex, 'hex')]);
+    while (b.length >= 12) {
+      const len = 8 + (b.readUInt32BE(8) & 0xffffff);
+      if (b.length < len) break;
+      const bytes = Buffer.from(b.subarray(0, len));
+      out.push({ dir: ch.direction, bytes, msg: parseMsg(bytes) });
+      b = b.subarray(len);
+    }
+    bufs[ch.direction] = b;
+  }
+  return out;
+}
+
+/** A raw client: reads the HELLO, then queues every frame it receives. */
+export class RawClient {
+  readonly sock: net.Socket;
+  id = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly queue: BrokerMsg[] = [];
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  private constructor(sock: net.Socket) {
+    this.sock = sock;
+    sock.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 12) {
+        const len = 8 + (this.buf.readUInt32BE(8) & 0xffffff);
+        if (this.buf.length < len) break;
+        this.queue.push(parseMsg(Buffer.from(this.buf.subarray(0, len))));
+        this.buf = this.buf.subarray(len);
+      }
+      this.wake();
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  static async connect(path: string, hello = true): Promise<RawClient> {
+    const sock = net.createConnection({ path });
+    await new Promise<void>((res, rej) => {
+      sock.once('connect', () => res());
+      sock.once('error', rej);
+    });
+    const c = new RawClient(sock);
+    if (hello) c.id = (await c.next()).peer;
+    return c;
+  }
+
+  write(b: Buffer): void {
+    if (!this.sock.destroyed) this.sock.write(b);
+  }
+
+  /** Next received message (rejects on timeout or close). */
+  async next(timeoutMs = 2000): Promise<BrokerMsg> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.queue.shift();
+      if (m) return m;
+      if (this.closed) throw new Error('raw client closed');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('raw client: timeout');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** Messages until (and including) a STATUS. */
+  async untilStatus(timeoutMs = 2000): Promise<BrokerMsg[]> {
+    const out: BrokerMsg[] = [];
+    for (;;) {
+      const m = await this.next(timeoutMs);
+      out.push(m);
+      if (m.type === 1) return out;
+    }
+  }
+
+  /** Waits a little and returns whatever arrived (for "nothing must come" checks). */
+  async drain(ms = 50): Promise<BrokerMsg[]> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.queue.splice(0);
+  }
+
+  async waitClosed(timeoutMs = 2000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.closed;
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+/** Attribute ids of a message in wire order (what the fidelity tests compare). */
+export function attrOrder(m: BrokerMsg): number[] {
+  const ids: number[] = [];
+  let off = 0;
+  const b = m.body;
+  while (b.length - off >= 4) {
+    const w = b.readUInt32BE(off);
+    const len = w & 0xffffff;
+    if (len < 4) break;
+    ids.push((w >>> 24) & 0x7f);
+    off += (len + 3) & ~3;
+  }
+  return ids;
 }
