@@ -22,8 +22,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { UbusConnection, DEFAULT_SOCKET, type RequestOptions } from './connection.ts';
-import type { UbusMessage } from './message.ts';
-import { decodeTableBody, encodeTableBody, int32, MsgType, decodeSignature } from './message-deps.ts';
+import type { WireMessage } from './wire.ts';
+import { decodeTableBody, encodeTableBody, int32, MsgType } from './wire.ts';
 import { Status, UbusError } from './errors.ts';
 import { UbusObject, replyTo, type Methods, type ObjectHost, type UbusTable, type UbusTableInput } from './object.ts';
 import { EventListener, UBUS_EVENT_OBJECT, type EventCallback } from './events.ts';
@@ -145,7 +145,10 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
   private flushWaiters(err?: Error): void {
     const w = this.waiters;
     this.waiters = [];
-    for (const x of w) (err ? x.reject(err) : x.resolve());
+    for (const x of w) {
+      if (err) x.reject(err);
+      else x.resolve();
+    }
   }
 
   private attemptConnect(): Promise<void> {
@@ -264,7 +267,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     return c;
   }
 
-  private request(type: MsgType, peer: number, attrs: UbusMessage['attrs'], opts?: RequestOptions): ReturnType<UbusConnection['request']> {
+  private request(type: MsgType, peer: number, attrs: WireMessage['attrs'], opts?: RequestOptions): ReturnType<UbusConnection['request']> {
     try {
       return this.requireConn().request(type, peer, attrs, opts);
     } catch (e) {
@@ -281,7 +284,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     for (const d of r.data) {
       const a = d.attrs;
       if (a.objpath === undefined || a.objid === undefined) continue;
-      out.push({ path: a.objpath, id: a.objid >>> 0, typeId: a.objtype, signature: a.signature ? decodeSignature(a.signature) : {} });
+      out.push({ path: a.objpath, id: a.objid >>> 0, typeId: a.objtype, signature: a.signature ?? {} });
     }
     return out;
   }
@@ -499,7 +502,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
 
   // ---- incoming --------------------------------------------------------------
 
-  private onMessage(conn: UbusConnection, msg: UbusMessage): void {
+  private onMessage(conn: UbusConnection, msg: WireMessage): void {
     const objid = msg.attrs.objid;
     if (objid === undefined) return; // libubus drops these
     const t = this.byId.get(objid >>> 0);
@@ -526,7 +529,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     }
   }
 
-  private deliverEvent(conn: UbusConnection, msg: UbusMessage, l: EventListener): void {
+  private deliverEvent(conn: UbusConnection, msg: WireMessage, l: EventListener): void {
     const name = msg.attrs.method;
     if (name === undefined) return replyTo(conn, msg, l.id ?? 0, Status.INVALID_ARGUMENT);
     replyTo(conn, msg, msg.attrs.objid ?? 0, Status.OK);
@@ -544,7 +547,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     }
   }
 
-  private deliverNotify(conn: UbusConnection, msg: UbusMessage, s: Subscription): void {
+  private deliverNotify(conn: UbusConnection, msg: WireMessage, s: Subscription): void {
     const objid = msg.attrs.objid ?? 0;
     const type = msg.attrs.method;
     if (type === undefined || msg.attrs.data === undefined) return replyTo(conn, msg, objid, Status.INVALID_ARGUMENT);

@@ -4,7 +4,7 @@
 // the connection is never reused.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { decodeMessage, encodeMessage, MsgType, type UbusMessage } from './message.ts';
+import { decodeMessage, encodeMessage, MsgType, type WireMessage } from './wire.ts';
 import { Status, UbusError } from './errors.ts';
 
 export const DEFAULT_SOCKET = '/var/run/ubus/ubus.sock';
@@ -20,8 +20,8 @@ export interface RequestOptions {
 /** Replies collected for one request: every DATA (in order) and the final STATUS. */
 export interface RequestResult {
   status: number;
-  data: UbusMessage[];
-  statusMsg: UbusMessage | undefined;
+  data: WireMessage[];
+  statusMsg: WireMessage | undefined;
   /** NOTIFY: subscriber id → its status (missing = no answer before the timeout) */
   subscribers?: Map<number, number>;
 }
@@ -29,13 +29,13 @@ export interface RequestResult {
 interface Pending {
   seq: number;
   keys: number[];
-  data: UbusMessage[];
+  data: WireMessage[];
   timer: NodeJS.Timeout | undefined;
   resolve: (r: RequestResult) => void;
   reject: (e: Error) => void;
   /** NOTIFY with reply: after ubusd's STATUS we wait for each listed subscriber */
   notify: boolean;
-  first?: UbusMessage;
+  first?: WireMessage;
   subscribers?: Map<number, number>;
   waiting?: Set<number>;
 }
@@ -44,7 +44,7 @@ const key = (seq: number, peer: number): number => seq * 0x1_0000_0000 + (peer >
 
 export interface ConnectionEvents {
   /** unsolicited INVOKE / NOTIFY / UNSUBSCRIBE from ubusd */
-  message: [UbusMessage];
+  message: [WireMessage];
   close: [Error | undefined];
 }
 
@@ -123,7 +123,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     throw new UbusError(Status.NO_MEMORY, 'all 65536 sequence numbers in flight');
   }
 
-  private encodeChecked(msg: UbusMessage): Buffer {
+  private encodeChecked(msg: WireMessage): Buffer {
     const bytes = encodeMessage(msg);
     const len = bytes.length - HDR;
     if (((len + 3) & ~3) > MAX_MSGLEN) throw new UbusError(Status.INVALID_ARGUMENT, `message of ${bytes.length} bytes exceeds the 1 MiB limit`);
@@ -131,7 +131,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Fire and forget (replies to INVOKEs, NO_REPLY notifications). Returns false when not sent. */
-  send(msg: UbusMessage): boolean {
+  send(msg: WireMessage): boolean {
     if (this.closed) return false;
     this.sock.write(this.encodeChecked(msg));
     return true;
@@ -144,7 +144,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   request(
     type: MsgType,
     peer: number,
-    attrs: UbusMessage['attrs'],
+    attrs: WireMessage['attrs'],
     opts: RequestOptions & { notify?: boolean } = {},
   ): Promise<RequestResult> {
     if (this.closed) return Promise.reject(this.closeError ?? new UbusError(Status.CONNECTION_FAILED, 'not connected'));
@@ -205,7 +205,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
 
   private onFrame(frame: Buffer): void {
     if (frame[0] !== 0) return; // libubus drops messages whose version is not 0
-    let msg: UbusMessage;
+    let msg: WireMessage;
     try {
       msg = decodeMessage(frame);
     } catch {
@@ -229,7 +229,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  private onReply(msg: UbusMessage): void {
+  private onReply(msg: WireMessage): void {
     const p = this.pending.get(key(msg.seq, msg.peer));
     if (!p) return; // late reply after a timeout, or not ours
     if (msg.type === MsgType.DATA) {

@@ -2,16 +2,16 @@
 // dispatch with libubus semantics, replies now or later, ACTIVE tracking and
 // notifications to our subscribers.
 import { EventEmitter } from 'node:events';
-import type { UbusMessage } from './message.ts';
-import { BlobmsgType, decodeTableBody, decodeTableEntries, encodeTableBody, MsgType } from './message-deps.ts';
+import type { WireMessage } from './wire.ts';
+import { BlobmsgType, decodeTableBody, decodeTableEntries, encodeTableBody, MsgType, type Table, type TableInput } from './wire.ts';
 import { Status, UbusError, statusOfError } from './errors.ts';
 import type { UbusConnection } from './connection.ts';
 import type { Logger } from '../log.ts';
 
 /** A decoded blobmsg table (JSON mapping of the codec). */
-export type UbusTable = ReturnType<typeof decodeTableBody>;
+export type UbusTable = Table;
 /** What handlers may return / send: plain JSON plus the codec's forced types. */
-export type UbusTableInput = Parameters<typeof encodeTableBody>[0];
+export type UbusTableInput = TableInput;
 
 /** Argument name → exact blobmsg type (BlobmsgType.STRING, INT32, BOOL …). */
 export type Policy = Record<string, BlobmsgType>;
@@ -63,7 +63,7 @@ export function parsePolicy(body: Buffer, policy: Policy): UbusTable {
 }
 
 /** Sends the replies of one INVOKE with libubus rules. */
-export function replyTo(conn: UbusConnection, inv: UbusMessage, objid: number, status: number, data: Buffer[] = []): void {
+export function replyTo(conn: UbusConnection, inv: WireMessage, objid: number, status: number, data: Buffer[] = []): void {
   if (inv.attrs.noReply) return;
   try {
     for (const d of data) conn.send({ type: MsgType.DATA, seq: inv.seq, peer: inv.peer, attrs: { objid, data: d } });
@@ -144,7 +144,7 @@ export class UbusObject extends EventEmitter<ObjectEvents> {
   }
 
   /** Serves one INVOKE addressed to this object (libubus semantics). */
-  handleInvoke(conn: UbusConnection, inv: UbusMessage): void {
+  handleInvoke(conn: UbusConnection, inv: WireMessage): void {
     const objid = inv.attrs.objid ?? 0;
     const method = inv.attrs.method;
     const body = inv.attrs.data;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestBroker } from '../support/broker.ts';
 import { UbusClient, type UbusClientOptions } from '../../src/ubus/client.ts';
 import { UbusError, Status } from '../../src/ubus/errors.ts';
-import { BlobmsgType, int32, int64 } from '../../src/ubus/index.ts';
+import { BlobmsgType, int32, int64 } from '../../src/ubus/wire.ts';
 import type { UbusTable } from '../../src/ubus/object.ts';
 
 let broker: TestBroker;
@@ -124,7 +124,7 @@ describe('calls', () => {
     const gate = new Promise<void>((r) => (release = r));
     await srv.addObject('slow', { wait: async () => (await gate, { slow: true }) });
     await srv.addObject('fast', { go: (req) => ({ i: req.data['i'] }) });
-    const slow = cli.call('slow', 'wait');
+    const slow = cli.call('slow', 'wait', {}, { timeoutMs: 0 });
     const id = await cli.lookupId('fast');
     for (let i = 0; i < 70000; i += 500) {
       const batch: Promise<unknown>[] = [];
