@@ -139,6 +139,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     this.conn = undefined;
     this.live = undefined;
     c?.close();
+    this.forgetIds();
     this.flushWaiters(new UbusError(Status.CONNECTION_FAILED, 'client closed'));
   }
 
@@ -207,6 +208,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
   /** Re-creates all server-side state on a fresh connection. */
   private async restore(conn: UbusConnection): Promise<void> {
     for (const o of [...this.objects]) {
+      if (o.id !== undefined) continue; // added meanwhile by addObject() on this connection
       try {
         await this.registerObject(conn, o, true);
       } catch (e) {
@@ -236,6 +238,16 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     if (conn !== this.conn) return;
     this.conn = undefined;
     this.live = undefined;
+    this.forgetIds();
+    if (this._state === 'closed') return;
+    this.log.warn({ err }, 'ubus connection lost');
+    this.emit('disconnect', err);
+    if (this.reconnectEnabled) this.scheduleReconnect();
+    else this.setState('disconnected');
+  }
+
+  /** All server-side ids die with the connection. */
+  private forgetIds(): void {
     this.byId.clear();
     for (const o of this.objects) {
       o.id = undefined;
@@ -249,11 +261,6 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
       s.id = undefined;
       s.targetId = undefined;
     }
-    if (this._state === 'closed') return;
-    this.log.warn({ err }, 'ubus connection lost');
-    this.emit('disconnect', err);
-    if (this.reconnectEnabled) this.scheduleReconnect();
-    else this.setState('disconnected');
   }
 
   /** The connection requests may use (also while re-registering). */
