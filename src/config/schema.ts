@@ -127,7 +127,7 @@ export const OPTIONS: readonly OptionDef[] = [
     code: 'INVALID_OFFLOAD',
     group: 'device',
     stock: false,
-    format: '`off`, `crypto` or `packet` (packet needs Linux 6.2); not `off` only with a parent',
+    format: '`off`, `crypto` or `packet` (packet needs Linux 6.2); `crypto`/`packet` need `tunlink` or `device`',
     values: ['off', 'crypto', 'packet'],
     description: 'IPsec hardware offload wanted on the parent NIC, passed to the IKE daemon with the interface data.',
   },
@@ -140,7 +140,7 @@ export const OPTIONS: readonly OptionDef[] = [
     group: 'device',
     stock: false,
     format: 'boolean; needs Linux 6.1; excludes `ifid`, parents and routing options',
-    description: 'Collect-metadata mode: one device for the whole network namespace, the if_id comes from each route.',
+    description: 'Collect-metadata mode: one device per network namespace, the if_id comes from each route.',
   },
   {
     name: 'ipaddr',
