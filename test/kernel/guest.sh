@@ -11,6 +11,7 @@
 # A guest that dies or hangs before the command starts (seen rarely under TCG) is retried
 # (XFRMD_GUEST_RETRIES, default 2; boot limit XFRMD_GUEST_BOOT_TIMEOUT, default 120 s).
 # --console streams the kernel console to stderr; otherwise its tail is shown when the guest fails.
+# XFRMD_GUEST_STATS=<file> receives kernel, release, rc, attempts, boot and total seconds.
 # Environment passed into the guest: CI, NO_COLOR, FORCE_COLOR, DEBUG, NODE_OPTIONS, VITEST_*, XFRMD_*;
 # the command also gets XFRMD_GUEST_KERNEL (6.1|6.12) and XFRMD_GUEST_KERNEL_RELEASE (uname -r).
 set -uo pipefail
@@ -26,7 +27,7 @@ mem=${XFRMD_GUEST_MEM:-2048}
 console=0
 verbose=${XFRMD_GUEST_VERBOSE:-0}
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set /{/^set /!p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) kernel=${2:-}; shift 2 ;;
@@ -79,6 +80,10 @@ trap 'say "interrupted"; exit 130' INT TERM
       CI|NO_COLOR|FORCE_COLOR|DEBUG|NODE_OPTIONS|VITEST_*|XFRMD_*) printf 'export %s=%q\n' "$name" "${!name}" ;;
     esac
   done < <(env)
+  # The guest's stdout is a pipe: keep colours only when ours is a terminal.
+  if [ -z "${NO_COLOR+x}${FORCE_COLOR+x}" ]; then
+    if [ -t 1 ]; then echo "export FORCE_COLOR=1"; else echo "export NO_COLOR=1"; fi
+  fi
   echo "export HOME=/root PATH=$(printf '%q' "$PATH") XFRMD_IN_GUEST=1 XFRMD_GUEST_KERNEL=$kernel XFRMD_GUEST_KERNEL_RELEASE=$kver"
   printf 'exec'; printf ' %q' "$@"; echo
 } > "$tmp/cmd"
@@ -164,4 +169,9 @@ while :; do
 done
 [ "$started" = 1 ] || echo "guest[$kernel]: the guest never started the command" >&2
 say "exit $rc, boot $(secs $boot_us) s, total $(secs $total_us) s"
+# XFRMD_GUEST_STATS=<file>: timings for run-tests.sh
+if [ -n "${XFRMD_GUEST_STATS:-}" ]; then
+  printf 'kernel=%s\nrelease=%s\nrc=%s\nattempts=%s\nboot=%s\ntotal=%s\n' \
+    "$kernel" "$kver" "$rc" "$attempt" "$(secs $boot_us)" "$(secs $total_us)" > "$XFRMD_GUEST_STATS"
+fi
 exit "$rc"
