@@ -1,7 +1,7 @@
 // Helpers for the guest tests (test/kernel/*.ktest.ts): run iproute2 in throw-away network
 // namespaces and read XFRM state back. Every `ip` process costs 150–400 ms under TCG, so setup
 // goes through `ip -batch` wherever it can.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 export interface RunResult {
