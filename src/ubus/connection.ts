@@ -67,7 +67,8 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', (e: Error) => this.shutdown(new UbusError(Status.CONNECTION_FAILED, e.message, { cause: e })));
     sock.on('close', () => this.shutdown(new UbusError(Status.CONNECTION_FAILED, 'connection to ubusd lost')));
-    if (rest.length > 0) queueMicrotask(() => this.onData(rest));
+    // after the opener has attached its listeners
+    if (rest.length > 0) setImmediate(() => this.onData(rest));
   }
 
   /** Connects and waits for ubusd's HELLO (whose peer is our client id). */
