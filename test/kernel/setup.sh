@@ -190,8 +190,15 @@ prepare() { # <flavour>
   mv "$src" "$work/out/lib/modules/$ver"
   local moddir=$work/out/lib/modules/$ver
   # Drop what a headless virtual guest never loads (keeps the cache small).
-  rm -rf "$moddir"/kernel/drivers/{gpu,media,infiniband,staging,net/wireless,net/ethernet,scsi,sound,iio,input,hid,usb,bluetooth,isdn,hwmon,mmc,mtd,platform,video,firmware} \
-         "$moddir"/kernel/sound "$moddir"/kernel/net/{bluetooth,wireless,mac80211,mac802154,ieee802154,nfc,sunrpc,ceph,rds,ax25,netrom,rose,can,atm}
+  local d
+  for d in "$moddir"/kernel/drivers/* "$moddir"/kernel/fs/*; do
+    case ${d#"$moddir"/kernel/} in
+      drivers/net|drivers/virtio|drivers/char|drivers/crypto|fs/9p|fs/overlayfs|fs/netfs|fs/fscache|fs/nls) ;;
+      *) rm -rf "$d" ;;
+    esac
+  done
+  rm -rf "$moddir"/kernel/sound "$moddir"/kernel/drivers/net/{wireless,ethernet,usb,wan,can,ieee802154,wwan,hamradio,fddi,arcnet,plip,slip} \
+         "$moddir"/kernel/net/{bluetooth,wireless,mac80211,mac802154,ieee802154,nfc,sunrpc,ceph,rds,ax25,netrom,rose,can,atm}
   # 6.12 ships xz/zstd-compressed modules: store them uncompressed (faster loading under TCG).
   find "$moddir" -name '*.ko.xz' -print0 | xargs -0 -r -n 64 -P 2 xz -d
   if find "$moddir" -name '*.ko.zst' | grep -q .; then
