@@ -1,10 +1,11 @@
 // ubusd restarts: pending calls fail, the client comes back with a new id and
 // re-creates its objects, event patterns and subscriptions.
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestBroker } from '../support/broker.ts';
+import { TestBroker, frame, parseMsg, attr, u32, A, T } from '../support/broker.ts';
 import { UbusClient, type ConnectionState } from '../../src/ubus/client.ts';
 import { Status, UbusError } from '../../src/ubus/errors.ts';
-import { BlobmsgType } from '../../src/ubus/index.ts';
+import { BlobmsgType } from '../../src/ubus/wire.ts';
 
 let broker: TestBroker;
 const clients: UbusClient[] = [];
@@ -124,5 +125,77 @@ describe('reconnect', () => {
     const other = make();
     await other.connect();
     expect(await other.call('kicked', 'm')).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('hostile or broken ubusd', () => {
+  async function fakeUbusd(onConn: (sock: net.Socket, n: number) => void): Promise<net.Server> {
+    await broker.stop();
+    let n = 0;
+    const srv = net.createServer((s) => {
+      s.on('error', () => undefined);
+      onConn(s, ++n);
+    });
+    await new Promise<void>((r) => srv.listen(broker.socketPath, r));
+    return srv;
+  }
+  const closeServer = (srv: net.Server): Promise<void> => new Promise((r) => srv.close(() => r()));
+
+  it('a framing error closes the connection, fails pending calls and reconnects', async () => {
+    const srv = await fakeUbusd((s, n) => {
+      s.write(frame(T.HELLO, 0, 5000 + n, []));
+      s.on('data', (d: Buffer) => {
+        const m = parseMsg(d);
+        if (n === 1) {
+          const bad = Buffer.alloc(12);
+          bad.writeUInt32BE(2, 8); // outer length below 4
+          s.write(bad);
+        } else s.write(frame(T.STATUS, m.seq, m.peer, [attr(A.STATUS, u32(0))]));
+      });
+    });
+    const c = make(10);
+    await c.connect();
+    expect(c.clientId).toBe(5001);
+    expect((await c.ping().catch((e: unknown) => e)) as UbusError).toMatchObject({ status: Status.CONNECTION_FAILED });
+    await until(() => c.connected && c.clientId === 5002);
+    await c.ping();
+    c.close();
+    await closeServer(srv);
+  });
+
+  it('drops replies whose version is not 0 and replies for other (seq, peer)', async () => {
+    const srv = await fakeUbusd((s) => {
+      s.write(frame(T.HELLO, 0, 6000, []));
+      s.on('data', (d: Buffer) => {
+        const m = parseMsg(d);
+        const wrongVersion = frame(T.STATUS, m.seq, m.peer, [attr(A.STATUS, u32(4))]);
+        wrongVersion[0] = 1;
+        s.write(Buffer.concat([
+          wrongVersion,
+          frame(T.STATUS, m.seq, m.peer + 1, [attr(A.STATUS, u32(4))]),
+          frame(T.STATUS, (m.seq + 1) & 0xffff, m.peer, [attr(A.STATUS, u32(4))]),
+          frame(T.DATA, m.seq, m.peer, [attr(A.OBJPATH, Buffer.from('a\0')), attr(A.OBJID, u32(1234)), attr(A.OBJTYPE, u32(1))]),
+          frame(T.STATUS, m.seq, m.peer, [attr(A.STATUS, u32(0))]),
+        ]));
+      });
+    });
+    const c = make(10);
+    await c.connect();
+    expect(await c.lookup('a')).toEqual([{ path: 'a', id: 1234, typeId: 1, signature: {} }]);
+    c.close();
+    await closeServer(srv);
+  });
+
+  it('a server that never says HELLO, or closes at once, is retried', async () => {
+    const srv = await fakeUbusd((s, n) => {
+      if (n === 1) s.destroy();
+      else if (n === 2) s.write(frame(T.STATUS, 0, 0, [])); // not a HELLO
+      else s.write(frame(T.HELLO, 0, 7000 + n, []));
+    });
+    const c = make(10);
+    await c.connect();
+    expect(c.clientId).toBe(7003);
+    c.close();
+    await closeServer(srv);
   });
 });
