@@ -292,7 +292,14 @@ export interface DumpFlags {
   'renew-handler'?: boolean;
   'restart-handler'?: boolean;
   'teardown-on-l3-link-down'?: boolean;
+  lasterror?: boolean;
 }
+
+/** Flag keys in the order they are printed (fixed, whatever order the caller used). */
+const FLAG_ORDER: ReadonlyArray<keyof DumpFlags> = [
+  'no-device', 'no-device-config', 'no-proto-task', 'available', 'renew-handler', 'restart-handler',
+  'teardown-on-l3-link-down', 'lasterror',
+];
 
 /** The one JSON line the shim prints for `dump`. Flags only when true (netifd reads `true` only). */
 export function dumpLine(flags: DumpFlags = { 'no-device': true, available: true }): string {
@@ -300,6 +307,6 @@ export function dumpLine(flags: DumpFlags = { 'no-device': true, available: true
     name: 'xfrm',
     config: OPTIONS.map((o) => [o.name, BLOBMSG[o.type]]),
   };
-  for (const [k, v] of Object.entries(flags)) if (v === true) out[k] = true;
+  for (const k of FLAG_ORDER) if (flags[k] === true) out[k] = true;
   return JSON.stringify(out);
 }

@@ -67,6 +67,12 @@ function tokenize(src: string): Word[][] {
       i++;
       continue;
     }
+    if (ch === '\\' && src[i + 1] === '\n') {
+      // continuation between words
+      line++;
+      i += 2;
+      continue;
+    }
     if (ch === '#') {
       while (i < n && src[i] !== '\n') i++;
       continue;
@@ -110,13 +116,8 @@ function tokenize(src: string): Word[][] {
         if (i + 1 >= n) throw new UciParseError(line, 'backslash at the end of the file');
         const next = src[i + 1] as string;
         i += 2;
-        if (next === '\n') {
-          line++;
-          // continuation: the word ends unless text follows directly
-          if (i < n && /[ \t\n]/.test(src[i] as string)) break;
-          continue;
-        }
-        text += next;
+        if (next === '\n') line++;
+        else text += next;
       } else if (/[ \t\r\n\f\v]/.test(c)) {
         break;
       } else {
