@@ -91,6 +91,12 @@ describe('calls', () => {
     expect((err as UbusError).cliText).toBe('Operation not supported');
   });
 
+  it('a client can call its own object through ubusd', async () => {
+    const c = await client();
+    await c.addObject('self', { m: (req) => ({ got: req.data['x'] ?? null, peer: req.peer === c.clientId }) });
+    expect(await c.call('self', 'm', { x: 'y' })).toEqual([{ got: 'y', peer: true }]);
+  });
+
   it('passes configured caller credentials', async () => {
     broker.user = 'network';
     broker.group = 'netgrp';
