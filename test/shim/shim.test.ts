@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dumpLine } from '../../src/config/schema.ts';
 
 const SHIM = resolve('files/lib/netifd/proto/xfrm.sh');
 let dir: string;
@@ -55,7 +56,7 @@ describe('netifd shim (busybox ash)', () => {
     const r = runShim(['', 'dump']);
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n').filter(Boolean);
-    expect(lines).toHaveLength(1);
+    expect(lines).toEqual([dumpLine()]);
     const dump = JSON.parse(lines[0]!) as { name: string; config: Array<[string, number]>; 'no-device': boolean };
     expect(dump.name).toBe('xfrm');
     expect(dump['no-device']).toBe(true);
