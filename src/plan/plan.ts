@@ -191,4 +191,4 @@ export function plan(c: ValidatedConfig, facts: Facts = {}): Plan {
   return out;
 }
 
-export { renderIpCommands, splitBatch } from './render.ts';
+export { renderIpCommands, renderIpDeleteCommands, splitBatch } from './render.ts';

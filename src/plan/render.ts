@@ -70,3 +70,12 @@ export function splitBatch(lines: string[]): { inet: string[]; inet6: string[] }
   }
   return { inet, inet6 };
 }
+
+/** The commands that take the plan away again (teardown order: rules, routes, then the device). */
+export function renderIpDeleteCommands(p: Plan): string[] {
+  const out: string[] = [];
+  for (const r of [...p.rules].reverse()) out.push(renderRule(r).replace(/^(-6 )?rule add/, '$1rule del'));
+  for (const r of [...p.routes].reverse()) out.push(renderRoute(r).replace(/^(-6 )?route add/, '$1route del'));
+  out.push(`link del ${p.link.name}`);
+  return out;
+}

@@ -57,6 +57,28 @@ describe('parseUci', () => {
     expect(f.sections[0]?.options).toEqual({ multi: 'one\ntwo', cont: 'value', after: 'z' });
   });
 
+  it('joins a word split by backslash-newline', () => {
+    expect(parseUci('config x a\noption k ab\\\ncd\n').sections[0]?.options).toEqual({ k: 'abcd' });
+  });
+
+  it('throws only UciParseError on garbage, with a line inside the input', () => {
+    const alphabet = ['config', 'option', 'list', ' ', '\t', '\n', "'", '"', '\\', '#', 'a', 'x', '_', '-', 'é', '\u0000'];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+      try {
+        parseUci(text);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UciParseError);
+        const lines = text.split('\n').length;
+        expect((e as UciParseError).line).toBeGreaterThanOrEqual(1);
+        expect((e as UciParseError).line).toBeLessThanOrEqual(lines);
+        expect((e as Error).message).toMatch(/^[\x20-\x7e…]*$/);
+      }
+    }
+  });
+
   it('skips comments and blank lines, accepts CRLF', () => {
     const f = parseUci("# top\r\n\r\nconfig x 'a'\r\n  # inside\r\n  option k 'v'\r\n");
     expect(f.sections[0]?.options).toEqual({ k: 'v' });
