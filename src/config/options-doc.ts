@@ -1,6 +1,7 @@
 // The README option table, rendered from the schema (the one source): the lead
 // wires it into README generation and a check test; scripts/gen-docs.ts prints it.
-import { OPTIONS, type OptionDef } from './schema.ts';
+import { XFRMD_RTPROT } from '../model.ts';
+import { AUTO_TABLE_BASE, OPTIONS, PRIORITY_MAX, PRIORITY_MIN, type OptionDef } from './schema.ts';
 
 const GROUP_TITLES: Record<OptionDef['group'], string> = {
   device: 'device',
@@ -30,4 +31,39 @@ export function renderOptionTable(): string {
   }
   rows.push('', '¹ also an option of OpenWrt\'s stock `xfrm` proto, with the same meaning.');
   return rows.join('\n') + '\n';
+}
+
+/**
+ * How the routing options turn into tables and rules (Markdown), for the README
+ * next to the option table. Kept here so the numbers come from the schema.
+ */
+export function renderRoutingNotes(): string {
+  return `${[
+    '### Tables',
+    '`ip4table`/`ip6table` when set. Otherwise `main` while nothing asks for rules (no `exempt_mark`, `mark`,',
+    `\`source\` or \`defaultroute\`): routes then simply go into main. As soon as rules are asked for, the family`,
+    `uses a table of its own: ${AUTO_TABLE_BASE} + (ifid mod 2^31), so \`ifid 5\` uses table ${AUTO_TABLE_BASE + 5}. \`local\` (255) is refused;`,
+    '`main` and `default` are accepted by name or number. IPv4 and IPv6 are planned separately.',
+    '',
+    '### Rules (base B = `rule_priority`, default 100; only when the table is not `main`)',
+    '| priority | rule | when |',
+    '|---|---|---|',
+    '| B-1 | `fwmark EXEMPT lookup main` | `exempt_mark` set, `rule_style exempt` |',
+    '| B | `from SRC [to DST] lookup T` | each `source` |',
+    '| B | `fwmark MARK lookup T` | each `mark` |',
+    '| B | `to ROUTE lookup T` (`to ROUTE not fwmark EXEMPT lookup T` with `rule_style invert`) | each route, when there are no `source`/`mark` entries |',
+    '| B+1 | `lookup main suppress_prefixlength 0` | `defaultroute`, no `source`/`mark` entries |',
+    '| B+2 | `lookup T` (`not fwmark EXEMPT lookup T` with `invert`) | `defaultroute`, no `source`/`mark` entries |',
+    '',
+    'All rules at one priority lead to the same table, so their order among themselves does not matter.',
+    `Valid bases are ${PRIORITY_MIN}..${PRIORITY_MAX}. Every route and rule carries protocol ${XFRMD_RTPROT} (\`proto 88\`).`,
+    'A `route` equal to the subnet of one of the interface\'s addresses, or to a `source` prefix, is skipped',
+    '(left subnet == right subnet). Routes get `src` = the first address of their family, when there is one.',
+    '',
+    '### Between interfaces',
+    'Two interfaces may share a rule priority when no packet can match rules of both that lead to different',
+    'tables; otherwise the later one fails with `PRIORITY_CONFLICT`, which proposes a free `rule_priority`.',
+    'Also refused: the same `ifid` twice (`DUPLICATE_IFID`), two `external` devices (`DUPLICATE_EXTERNAL`), a',
+    'derived table used by another interface (`TABLE_CONFLICT`), the same route in one shared table (`ROUTE_CONFLICT`).',
+  ].join('\n')}\n`;
 }

@@ -96,3 +96,14 @@ describe('README option table', () => {
     expect(dump.stdout).toBe(`${dumpLine()}\n`);
   });
 });
+
+describe('README routing notes', () => {
+  it('describes the derived table and the rule layout with the schema numbers', async () => {
+    const { renderRoutingNotes } = await import('../../src/config/options-doc.ts');
+    const md = renderRoutingNotes();
+    expect(md).toContain('10000 + (ifid mod 2^31), so `ifid 5` uses table 10005');
+    expect(md).toContain('Valid bases are 2..32763');
+    expect(md).toContain('| B-1 | `fwmark EXEMPT lookup main` |');
+    expect(md).toContain('`PRIORITY_CONFLICT`');
+  });
+});
