@@ -6,6 +6,7 @@
  *   ubus.state / ubus.connected / ubus.clientId            // 'connecting' | 'connected' | 'disconnected' | 'closed'
  *   ubus.on('disconnect' | 'reconnect' | 'connect' | 'state', …)
  *   await ubus.lookup('network.interface*')               // [{path, id, typeId, signature}]
+ *   await ubus.waitForObject('network.interface', { timeoutMs })                // like `ubus wait_for`
  *   await ubus.call('network.interface.lan', 'status', {}, { timeoutMs })   // DATA tables, in order
  *   const obj = await ubus.addObject('xfrm', { up: { policy: { name: BlobmsgType.STRING }, handler: async (req) => ({…}) } });
  *   await obj.notify('update', {…}, { noReply: true }); obj.hasSubscribers; obj.on('subscribers', …)
@@ -302,6 +303,34 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     const hit = found.find((o) => o.path === path);
     if (!hit) throw new UbusError(Status.NOT_FOUND, path);
     return hit.id;
+  }
+
+  /**
+   * Resolves once every path exists (like `ubus wait_for`); rejects with
+   * TIMEOUT after timeoutMs (default: the client's request timeout).
+   */
+  async waitForObject(paths: string | readonly string[], opts: RequestOptions = {}): Promise<void> {
+    const want = new Set(typeof paths === 'string' ? [paths] : paths);
+    let wake: () => void = () => undefined;
+    const appeared = new Promise<void>((r) => (wake = r));
+    // listen first, then look up: an object added in between is not missed
+    const l = await this.listen('ubus.object.add', (_ev, d) => {
+      if (typeof d['path'] === 'string') want.delete(d['path']);
+      if (want.size === 0) wake();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      for (const p of [...want]) if (await this.lookupId(p, opts).then(() => true, () => false)) want.delete(p);
+      if (want.size === 0) return;
+      const ms = opts.timeoutMs ?? this.timeoutMs;
+      const timeout = new Promise<never>((_, reject) => {
+        if (ms > 0) timer = setTimeout(() => reject(new UbusError(Status.TIMEOUT, `waiting for ${[...want].join(', ')}`)), ms);
+      });
+      await Promise.race([appeared, timeout]);
+    } finally {
+      if (timer) clearTimeout(timer);
+      await l.close().catch(() => undefined);
+    }
   }
 
   /** INVOKE a method by path or object id; resolves with every DATA table, in order. */

@@ -207,6 +207,21 @@ describe('lookup', () => {
   });
 });
 
+describe('wait for objects', () => {
+  it('waitForObject resolves when all paths exist, times out otherwise', async () => {
+    const a = await client();
+    const b = await client();
+    await b.addObject('one', { m: () => undefined });
+    await a.waitForObject('one', { timeoutMs: 100 });
+    const p = a.waitForObject(['one', 'two', 'three'], { timeoutMs: 2000 });
+    await sleep(20);
+    await b.addObject('two', { m: () => undefined });
+    await b.addObject('three', { m: () => undefined });
+    await p;
+    expect(await status(a.waitForObject('never', { timeoutMs: 50 }))).toBe(Status.TIMEOUT);
+  });
+});
+
 describe('events', () => {
   it('delivers by exact and prefix patterns, once per listener, no loopback', async () => {
     const a = await client();
