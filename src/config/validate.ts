@@ -553,10 +553,12 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
     c.add('MTU_TOO_SMALL_FOR_IPV6', 'mtu', `${section}: option mtu ${mtuGiven ? describeValue(mtuRaw) : mtu} is below ${MTU_IPV6_MIN}, the IPv6 minimum, but ${why} is set (Linux disables IPv6 on such a device)`);
   }
   if (external) {
-    const routing = (['route', 'route6', 'source', 'mark', 'defaultroute', 'exempt_mark', 'ip4table', 'ip6table'] as const).filter((k) => {
-      const v = raw[k];
-      return v !== undefined && v !== '' && v !== false && v !== '0' && !(Array.isArray(v) && v.length === 0);
-    });
+    const used: Array<[string, boolean]> = [
+      ['route', routes.length > 0], ['route6', routes6.length > 0], ['source', sources.length > 0], ['mark', marks.length > 0],
+      ['defaultroute', defaultroute], ['exempt_mark', exemptMark !== undefined], ['ip4table', tables[4] !== undefined],
+      ['ip6table', tables[6] !== undefined],
+    ];
+    const routing = used.filter(([, u]) => u).map(([k]) => k);
     if (routing.length) {
       c.add('EXTERNAL_CONFLICT', routing[0], `${section}: external mode cannot use ${routing.join(', ')}: its routes need per-route if_id metadata, which xfrmd does not manage`);
     }
@@ -568,7 +570,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
         c.add('DEFAULTROUTE_IN_MAIN', fam === 4 ? 'ip4table' : 'ip6table', `${section}: defaultroute needs a table other than main (option ${fam === 4 ? 'ip4table' : 'ip6table'} is ${quote(t.text)}); a tunnel default route in main would replace the uplink's`);
       }
     }
-    if (!exemptMark && !external) {
+    if (!exemptMark && !external && !(raw.exempt_mark !== undefined && raw.exempt_mark !== '')) {
       c.add('NEEDS_EXEMPT_MARK', 'defaultroute', `${section}: defaultroute needs option exempt_mark (the SA output mark), or the encrypted packets would be routed back into the tunnel`);
     }
   }
@@ -580,7 +582,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
       c.add('INVALID_TABLE', opt, `${section}: option ${opt} is ${quote(t.text)}, but mark and source rules need a table other than main`);
     }
   }
-  if (ruleStyle === 'invert' && !exemptMark) {
+  if (ruleStyle === 'invert' && !exemptMark && (raw.exempt_mark === undefined || raw.exempt_mark === '')) {
     c.add('NEEDS_EXEMPT_MARK', 'rule_style', `${section}: rule_style 'invert' needs option exempt_mark (the mark the rules exclude)`);
   }
 

@@ -126,3 +126,19 @@ describe('validation: behaviour', () => {
     });
   });
 });
+
+describe('validation: follow-up errors are not piled on', () => {
+  it('a bad exempt_mark is reported once, not again as NEEDS_EXEMPT_MARK', () => {
+    const r = validateConfig({ ifid: '1', defaultroute: '1', rule_style: 'invert', exempt_mark: '0/0' }, 'x');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map((e) => e.code)).toEqual(['INVALID_MARK']);
+  });
+  it('external with defaultroute off is not a conflict', () => {
+    expect(validateConfig({ external: '1', defaultroute: 'no', route: [] }, 'x').ok).toBe(true);
+  });
+  it('external lists every routing option it cannot use', () => {
+    const r = validateConfig({ external: '1', route: '10.0.0.0/8', mark: '1', defaultroute: true }, 'x');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.find((e) => e.code === 'EXTERNAL_CONFLICT')?.message).toContain('route, mark, defaultroute');
+  });
+});
