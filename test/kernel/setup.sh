@@ -75,6 +75,9 @@ fi
 file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static (need busybox-static)"
 
 mkdir -p "$cache"
+# One setup at a time per cache (guest.sh calls us too).
+exec 9> "$cache/.lock"
+flock 9
 
 # Download a package into a directory (apt-get download works in the current directory).
 download() { # <dir> <pkg…>
