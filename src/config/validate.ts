@@ -344,7 +344,9 @@ function parseRouteList(raw: RawConfig, name: 'route' | 'route6', family: Family
       entry[key] = n.value;
     }
     if (!good) continue;
-    if (out.some((e) => samePrefix(e.prefix, entry.prefix) && (e.metric ?? 0) === (entry.metric ?? 0))) {
+    // IPv6: the kernel stores metric 0 as 1024 (IP6_RT_PRIO_USER)
+    const metricOf = (e: RouteEntry) => (family === 6 ? e.metric || 1024 : (e.metric ?? 0));
+    if (out.some((e) => samePrefix(e.prefix, entry.prefix) && metricOf(e) === metricOf(entry))) {
       c.badValue(name, item, 'is listed twice', 'INVALID_ROUTE');
       continue;
     }

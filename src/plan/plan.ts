@@ -26,6 +26,9 @@ import { networkOf, prefixText, samePrefix, type Prefix } from '../config/ip.ts'
 import { autoTable, markText, usesIpv6, type Offload, type RouteEntry, type ValidatedConfig } from '../config/validate.ts';
 
 export const TABLE_MAIN = 254;
+/** The kernel stores IPv6 routes without a metric (or with 0) at IP6_RT_PRIO_USER; we plan
+ *  what it will report, so a dump compares equal. */
+export const IP6_RT_PRIO_USER = 1024;
 
 /** What only the running system knows. */
 export interface Facts {
@@ -121,13 +124,15 @@ export function planRouting(c: ValidatedConfig): Pick<Plan, 'routes' | 'rules' |
       kept.push(e);
       const r: RouteSpec = { family: f, dst: e.prefix.addr, dstLen: e.prefix.len, table: T, type: 'unicast', dev: c.name, protocol: XFRMD_RTPROT };
       if (prefsrc) r.prefsrc = prefsrc;
-      if (e.metric !== undefined) r.metric = e.metric;
+      if (f === 6) r.metric = e.metric || IP6_RT_PRIO_USER;
+      else if (e.metric !== undefined) r.metric = e.metric;
       if (e.mtu !== undefined) r.mtu = e.mtu;
       routes.push(r);
     }
     if (c.defaultroute) {
       const r: RouteSpec = { family: f, dst: f === 4 ? '0.0.0.0' : '::', dstLen: 0, table: T, type: 'unicast', dev: c.name, protocol: XFRMD_RTPROT };
       if (prefsrc) r.prefsrc = prefsrc;
+      if (f === 6) r.metric = IP6_RT_PRIO_USER;
       routes.push(r);
     }
 

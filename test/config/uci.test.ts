@@ -145,7 +145,7 @@ describe('standalone: a network file to plans', () => {
       'address add fd42::1/64 dev xfrm_ds',
       'address add fd42:1::1/128 dev xfrm_ds',
       'link set xfrm_ds up',
-      '-6 route add fd43::/48 dev xfrm_ds table main proto 88 src fd42::1 mtu 1300',
+      '-6 route add fd43::/48 dev xfrm_ds table main proto 88 src fd42::1 metric 1024 mtu 1300',
     ]);
   });
 

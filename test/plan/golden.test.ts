@@ -114,7 +114,7 @@ describe('plan objects', () => {
       'link set x up',
     ]);
     expect(inet6).toEqual([
-      'route add fd01::/64 dev x table 10003 proto 88 src fd00::1',
+      'route add fd01::/64 dev x table 10003 proto 88 src fd00::1 metric 1024',
       'rule add prio 99 fwmark 0x1/0xffffffff lookup main proto 88',
       'rule add prio 100 to fd01::/64 lookup 10003 proto 88',
     ]);

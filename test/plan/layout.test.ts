@@ -30,7 +30,7 @@ describe('tables', () => {
   it('IPv4 and IPv6 tables are chosen separately', () => {
     expect(rules({ ifid: '4', route: '10.1.0.0/16', route6: 'fd01::/64', ip6table: '600' })).toEqual([
       'route add 10.1.0.0/16 dev t table main proto 88',
-      '-6 route add fd01::/64 dev t table 600 proto 88',
+      '-6 route add fd01::/64 dev t table 600 proto 88 metric 1024',
       '-6 rule add prio 100 to fd01::/64 lookup 600 proto 88',
     ]);
   });
@@ -47,7 +47,7 @@ describe('rules', () => {
   });
   it('IPv6 sources make IPv6 rules only for them', () => {
     expect(rules({ ifid: '4', route6: 'fd01::/64', source: 'fd00::/64>fd01::/64', exempt_mark: '1' })).toEqual([
-      '-6 route add fd01::/64 dev t table 10004 proto 88',
+      '-6 route add fd01::/64 dev t table 10004 proto 88 metric 1024',
       '-6 rule add prio 99 fwmark 0x1/0xffffffff lookup main proto 88',
       '-6 rule add prio 100 from fd00::/64 to fd01::/64 lookup 10004 proto 88',
     ]);
