@@ -1,0 +1,386 @@
+// xfrmd's netlink socket addon: the only native code in xfrmd.
+//
+// Why our own addon instead of the `netlink` package's binding: that binding
+// aborts the process when a receive queue overflows (ENOBUFS), cannot set
+// NETLINK_EXT_ACK / NETLINK_GET_STRICT_CHK, loses errno, and ships glibc-only
+// prebuilds. This file does only the socket part (open, optionally inside a named
+// netns; setsockopt; bind groups; send; non-blocking receive via uv_poll; close).
+// All message encoding is TypeScript (src/netlink/). ENOBUFS is an ordinary event
+// for the caller ("overflow"), never fatal.
+//
+// JS API (see src/netlink/native.ts for the typed wrapper):
+//   open(protocol, netns|null, rcvbuf, flags) -> handle   flags: 1 EXT_ACK, 2 STRICT_CHK,
+//                                                          4 CAP_ACK, 8 NO_ENOBUFS
+//   portid(handle) -> number
+//   addMembership(handle, group)
+//   send(handle, buffer) -> bytes sent
+//   start(handle, cb(errno, Buffer[]))   start receiving; cb gets batches of datagrams
+//   ref(handle, bool)                    keep the event loop alive while waiting, or not
+//   close(handle)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+#define RECV_BUF (64 * 1024) // kernel dump skbs are at most 32 KiB
+#define MAX_BATCH 256        // datagrams per JS callback; uv_poll is level-triggered
+
+typedef struct {
+  int fd;
+  uint32_t portid;
+  napi_env env;
+  uv_poll_t poll;
+  int poll_init;
+  int poll_closed;
+  int finalized;
+  int refed;
+  napi_ref cb;
+  napi_async_context actx;
+  unsigned char *buf;
+} nlsock;
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value m, e, n;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_create_int32(env, err, &n);
+  napi_set_named_property(env, e, "errno", n);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static void free_sock(nlsock *s) {
+  free(s->buf);
+  free(s);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  nlsock *s = h->data;
+  s->poll_closed = 1;
+  if (s->finalized) free_sock(s);
+}
+
+static void do_close(nlsock *s) {
+  if (s->poll_init && !s->poll_closed && !uv_is_closing((uv_handle_t *)&s->poll)) {
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  }
+  if (s->cb) {
+    napi_delete_reference(s->env, s->cb);
+    s->cb = NULL;
+  }
+  if (s->actx) {
+    napi_async_destroy(s->env, s->actx);
+    s->actx = NULL;
+  }
+  if (s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  nlsock *s = data;
+  do_close(s);
+  s->finalized = 1;
+  if (!s->poll_init || s->poll_closed) free_sock(s);
+}
+
+static nlsock *get_sock(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "not a netlink socket handle");
+    return NULL;
+  }
+  return p;
+}
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+
+static int set_int(int fd, int level, int opt, int val) {
+  return setsockopt(fd, level, opt, &val, sizeof val);
+}
+
+// Opens the socket inside /run/netns/NAME when asked: the socket keeps that
+// namespace for its whole life, the thread returns to its own at once.
+static int open_in_netns(const char *netns, int protocol, int *err) {
+  int self = -1, target = -1, fd = -1;
+  if (netns == NULL) {
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    *err = fd < 0 ? errno : 0;
+    return fd;
+  }
+  if (strchr(netns, '/') != NULL || netns[0] == '.' || netns[0] == 0) {
+    *err = EINVAL;
+    return -1;
+  }
+  char path[300];
+  snprintf(path, sizeof path, "/run/netns/%s", netns);
+  self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) {
+    *err = errno;
+    return -1;
+  }
+  target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    *err = errno;
+    close(self);
+    return -1;
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    *err = errno;
+    close(self);
+    close(target);
+    return -1;
+  }
+  fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  *err = fd < 0 ? errno : 0;
+  if (setns(self, CLONE_NEWNET) < 0) {
+    // Staying in the wrong namespace would silently misconfigure everything after.
+    napi_fatal_error("xfrmd_netlink", NAPI_AUTO_LENGTH, "cannot return to own network namespace", NAPI_AUTO_LENGTH);
+  }
+  close(self);
+  close(target);
+  return fd;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t protocol = 0, rcvbuf = 0, flags = 0;
+  napi_get_value_int32(env, argv[0], &protocol);
+  napi_get_value_int32(env, argv[2], &rcvbuf);
+  napi_get_value_int32(env, argv[3], &flags);
+  char netns[256];
+  const char *ns = NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[1], netns, sizeof netns, &len);
+    ns = netns;
+  }
+  int err = 0;
+  int fd = open_in_netns(ns, protocol, &err);
+  if (fd < 0) return throw_errno(env, err, ns ? "netlink socket in netns" : "netlink socket");
+
+  if (rcvbuf > 0) {
+    // FORCE needs CAP_NET_ADMIN (the daemon has it); fall back to the capped option.
+    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf) < 0) set_int(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf);
+  }
+  // Optional features: older kernels lack some, which is not an error.
+  if (flags & 1) set_int(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  if (flags & 2) set_int(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+  if (flags & 4) set_int(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+  if (flags & 8) set_int(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, err, "netlink bind");
+  }
+  socklen_t sl = sizeof sa;
+  if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, err, "netlink getsockname");
+  }
+
+  nlsock *s = calloc(1, sizeof *s);
+  if (s) s->buf = malloc(RECV_BUF);
+  if (!s || !s->buf) {
+    free(s);
+    close(fd);
+    return throw_errno(env, ENOMEM, "netlink socket");
+  }
+  s->fd = fd;
+  s->portid = sa.nl_pid;
+  s->env = env;
+  napi_value ext;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free_sock(s);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_portid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  napi_value r;
+  napi_create_uint32(env, s->portid, &r);
+  return r;
+}
+
+static napi_value js_add_membership(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  int32_t group = 0;
+  napi_get_value_int32(env, argv[1], &group);
+  if (s->fd < 0) return throw_errno(env, EBADF, "addMembership");
+  if (set_int(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group) < 0) return throw_errno(env, errno, "addMembership");
+  return NULL;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "send: expected a Buffer");
+    return NULL;
+  }
+  if (s->fd < 0) return throw_errno(env, EBADF, "send");
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  ssize_t r;
+  do {
+    r = sendto(s->fd, data, len, 0, (struct sockaddr *)&sa, sizeof sa);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "send");
+  napi_value n;
+  napi_create_int64(env, r, &n);
+  return n;
+}
+
+static void deliver(nlsock *s, int err, napi_value arr) {
+  napi_env env = s->env;
+  napi_value cb, recv, argv[2], result;
+  if (!s->cb || napi_get_reference_value(env, s->cb, &cb) != napi_ok || cb == NULL) return;
+  napi_get_global(env, &recv); // make_callback needs an object receiver
+  napi_create_int32(env, err, &argv[0]);
+  argv[1] = arr;
+  // make_callback (not call_function) so promise reactions run right after the batch.
+  if (napi_make_callback(env, s->actx, recv, cb, 2, argv, &result) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+      napi_fatal_exception(env, ex);
+    }
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  nlsock *s = h->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t n = 0;
+  int err = status < 0 ? EIO : 0;
+  while (err == 0 && n < MAX_BATCH && s->fd >= 0) {
+    ssize_t r = recv(s->fd, s->buf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno; // ENOBUFS: overflow, socket stays usable
+      break;
+    }
+    if (r > RECV_BUF) {
+      err = EMSGSIZE;
+      break;
+    }
+    napi_value b;
+    void *copy;
+    if (napi_create_buffer_copy(env, (size_t)r, s->buf, &copy, &b) != napi_ok) break;
+    napi_set_element(env, arr, n++, b);
+  }
+  if (n > 0 || err != 0) deliver(s, err, arr);
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  if (s->fd < 0) return throw_errno(env, EBADF, "start");
+  if (s->poll_init) return throw_errno(env, EALREADY, "start");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  napi_create_reference(env, argv[1], 1, &s->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "xfrmd:netlink", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->actx);
+  int r = uv_poll_init(loop, &s->poll, s->fd);
+  if (r < 0) return throw_errno(env, -r, "uv_poll_init");
+  s->poll_init = 1;
+  s->poll.data = s;
+  s->refed = 1;
+  r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  if (r < 0) return throw_errno(env, -r, "uv_poll_start");
+  return NULL;
+}
+
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  if (s->poll_init && !s->poll_closed && !uv_is_closing((uv_handle_t *)&s->poll)) {
+    if (on) uv_ref((uv_handle_t *)&s->poll);
+    else uv_unref((uv_handle_t *)&s->poll);
+  }
+  return NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  do_close(s);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+      {"portid", NULL, js_portid, NULL, NULL, NULL, napi_default, NULL},
+      {"addMembership", NULL, js_add_membership, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

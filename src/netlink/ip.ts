@@ -1,0 +1,61 @@
+// Address text <-> bytes, without depending on anything (v6 printed as RFC 5952).
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Family } from '../model.ts';
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const afOf = (f: Family): number => (f === 4 ? AF_INET : AF_INET6);
+export const familyOfAf = (af: number): Family | undefined => (af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined);
+
+export function familyOf(addr: string): Family {
+  if (isIPv4(addr)) return 4;
+  if (isIPv6(addr)) return 6;
+  throw new TypeError(`not an IP address: ${addr}`);
+}
+
+export function ipToBytes(addr: string): Buffer {
+  if (isIPv4(addr)) return Buffer.from(addr.split('.').map(Number));
+  if (!isIPv6(addr)) throw new TypeError(`not an IP address: ${addr}`);
+  let s = addr;
+  const lastColon = s.lastIndexOf(':');
+  const last = s.slice(lastColon + 1);
+  if (isIPv4(last)) {
+    // ::ffff:1.2.3.4 → ::ffff:102:304
+    const b = last.split('.').map(Number) as [number, number, number, number];
+    s = `${s.slice(0, lastColon + 1)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const [head, rest] = s.includes('::') ? (s.split('::') as [string, string]) : [s, undefined];
+  const words = (x: string): number[] => (x === '' ? [] : x.split(':').map((w) => parseInt(w, 16)));
+  const h = words(head);
+  const r = rest === undefined ? [] : words(rest);
+  const all = rest === undefined ? h : [...h, ...new Array<number>(8 - h.length - r.length).fill(0), ...r];
+  const out = Buffer.alloc(16);
+  all.forEach((w, i) => out.writeUInt16BE(w, i * 2));
+  return out;
+}
+
+export function bytesToIp(b: Buffer, family?: Family): string {
+  const f = family ?? (b.length === 4 ? 4 : 6);
+  if (f === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push(b.readUInt16BE(i * 2));
+  // longest run of ≥ 2 zero words becomes "::"
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(w);
+  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}

@@ -1,0 +1,312 @@
+// One netlink socket: requests matched to replies by sequence number, ACKs with
+// extended-ack text, a timeout on every request, dumps serialized (the kernel runs
+// one dump per socket at a time), other requests pipelined: queued requests are
+// sent together in one datagram (the kernel processes every message of a datagram
+// and acks each), at most `window` awaiting their ACK so the ACKs cannot overflow
+// our receive queue.
+//
+// A socket with multicast groups is an event socket: every message goes to
+// 'message', a receive-queue overflow (ENOBUFS) to 'overflow' — events were lost,
+// the caller must resync with dumps. Request and event sockets are kept apart
+// because notifications carry the requester's port id and sequence number.
+import { EventEmitter } from 'node:events';
+import { Attrs, MessageBuilder, splitMessages, type NlMessage } from './attrs.ts';
+import { NetlinkError } from './errors.ts';
+import { r32, ri32, w16 } from './host.ts';
+import { loadNative, OPEN_CAP_ACK, OPEN_EXT_ACK, OPEN_STRICT_CHK, type NativeHandle, type NativeNetlink } from './native.ts';
+
+export const NETLINK_ROUTE = 0;
+export const NETLINK_XFRM = 6;
+export const NETLINK_GENERIC = 16;
+
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP_INTR = 0x10;
+export const NLM_F_DUMP = 0x300;
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+const NLM_F_CAPPED = 0x100;
+const NLM_F_ACK_TLVS = 0x200;
+
+export const NLMSG_NOOP = 1;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+const NLMSGERR_ATTR_MSG = 1;
+
+const ENOBUFS = 105;
+const ETIMEDOUT = 110;
+const EBADF = 9;
+const EINTR = 4;
+
+export interface SocketOptions {
+  /** open the socket inside /run/netns/NAME */
+  netns?: string;
+  /** receive buffer in bytes (SO_RCVBUFFORCE, falls back to SO_RCVBUF) */
+  rcvbuf?: number;
+  /** multicast groups: makes this an event socket */
+  groups?: number[];
+  /** per-request timeout, default 5000 ms (a dump's timer restarts on every part) */
+  timeoutMs?: number;
+  /** max requests awaiting their ACK, default 128 */
+  window?: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  /** ask for an ACK (default true); without one only a reply or an error ends the request */
+  ack?: boolean;
+}
+
+interface Pending {
+  seq: number;
+  op: string;
+  dump: boolean;
+  ack: boolean;
+  replies: NlMessage[];
+  interrupted: boolean;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve: (m: NlMessage[]) => void;
+  reject: (e: Error) => void;
+}
+
+interface Queued {
+  buf: Buffer;
+  p: Pending;
+}
+
+/** Reads errno and extack from an NLMSG_ERROR payload (or the int + TLVs of NLMSG_DONE). */
+export function parseError(m: NlMessage): { errno: number; extack: string | undefined } {
+  const errno = m.data.length >= 4 ? -ri32(m.data, 0) : 0;
+  let extack: string | undefined;
+  if (m.flags & NLM_F_ACK_TLVS) {
+    let off = 4;
+    if (m.type === NLMSG_ERROR) {
+      const origLen = m.data.length >= 8 ? r32(m.data, 4) : 16;
+      off += m.flags & NLM_F_CAPPED ? 16 : (origLen + 3) & ~3;
+    }
+    if (off < m.data.length) extack = Attrs.parse(m.data, off).str(NLMSGERR_ATTR_MSG);
+  }
+  return { errno, extack };
+}
+
+export class NlSocket extends EventEmitter {
+  readonly protocol: number;
+  readonly netns: string | undefined;
+  readonly portid: number;
+  private readonly native: NativeNetlink;
+  private handle: NativeHandle | undefined;
+  private seq: number;
+  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Queued[] = [];
+  private readonly dumpQueue: Queued[] = [];
+  private dumpRunning = false;
+  private inflight = 0;
+  private flushScheduled = false;
+  private refed = true; // uv_poll_start refs the handle
+  private readonly timeoutMs: number;
+  private readonly window: number;
+  readonly isEventSocket: boolean;
+
+  constructor(protocol: number, opts: SocketOptions = {}) {
+    super();
+    this.protocol = protocol;
+    this.netns = opts.netns;
+    this.native = loadNative();
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.window = opts.window ?? 128;
+    this.isEventSocket = (opts.groups?.length ?? 0) > 0;
+    const flags = OPEN_EXT_ACK | OPEN_STRICT_CHK | OPEN_CAP_ACK;
+    // Request sockets get a roomy buffer so a full window of ACKs and dump parts fit.
+    const rcvbuf = opts.rcvbuf ?? (this.isEventSocket ? 1 << 20 : 1 << 21);
+    try {
+      this.handle = this.native.open(protocol, opts.netns ?? null, rcvbuf, flags);
+    } catch (e) {
+      throw toNetlinkError(e, `socket(${protocol})${opts.netns ? ` in netns ${opts.netns}` : ''}`);
+    }
+    this.portid = this.native.portid(this.handle);
+    this.seq = (Date.now() & 0x3fffffff) + 1;
+    try {
+      for (const g of opts.groups ?? []) this.native.addMembership(this.handle, g);
+    } catch (e) {
+      this.close();
+      throw toNetlinkError(e, 'NETLINK_ADD_MEMBERSHIP');
+    }
+    this.native.start(this.handle, (errno, msgs) => this.onBatch(errno, msgs));
+    this.setRef(this.isEventSocket);
+  }
+
+  get closed(): boolean {
+    return this.handle === undefined;
+  }
+
+  private setRef(on: boolean): void {
+    if (this.handle && on !== this.refed) {
+      this.native.ref(this.handle, on);
+      this.refed = on;
+    }
+  }
+
+  private nextSeq(): number {
+    this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
+    return this.seq;
+  }
+
+  /** A non-dump request. Resolves to the reply messages (none for a plain ACK). */
+  request(msg: MessageBuilder, op: string, opts: RequestOptions = {}): Promise<NlMessage[]> {
+    const flags = NLM_F_REQUEST | (opts.ack === false ? 0 : NLM_F_ACK);
+    return this.enqueue(msg, flags, op, false, opts.timeoutMs);
+  }
+
+  /** A dump request (NLM_F_DUMP), serialized with other dumps on this socket. */
+  async dump(msg: MessageBuilder, op: string, opts: RequestOptions = {}): Promise<NlMessage[]> {
+    // An interrupted dump (NLM_F_DUMP_INTR: the set changed meanwhile) is retried.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.enqueue(msg, NLM_F_REQUEST | NLM_F_DUMP, op, true, opts.timeoutMs);
+      } catch (e) {
+        if (!(e instanceof NetlinkError && e.errno === EINTR && attempt < 3)) throw e;
+      }
+    }
+  }
+
+  private enqueue(msg: MessageBuilder, extraFlags: number, op: string, dump: boolean, timeoutMs?: number): Promise<NlMessage[]> {
+    if (!this.handle) return Promise.reject(new NetlinkError(EBADF, op, undefined, 'socket closed'));
+    const seq = this.nextSeq();
+    const buf = msg.finish(seq);
+    w16(buf, msg.flags | extraFlags, 6);
+    return new Promise<NlMessage[]>((resolve, reject) => {
+      const p: Pending = {
+        seq,
+        op,
+        dump,
+        ack: dump || (extraFlags & NLM_F_ACK) !== 0,
+        replies: [],
+        interrupted: false,
+        timeoutMs: timeoutMs ?? this.timeoutMs,
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      (dump ? this.dumpQueue : this.queue).push({ buf, p });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Requests issued in the same tick go out in one datagram.
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private armTimer(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      this.finish(p, new NetlinkError(ETIMEDOUT, p.op, undefined, `no reply within ${p.timeoutMs} ms`));
+    }, p.timeoutMs);
+  }
+
+  private flush(): void {
+    if (!this.handle) return;
+    if (!this.dumpRunning && this.dumpQueue.length > 0) {
+      const q = this.dumpQueue.shift() as Queued;
+      this.dumpRunning = true;
+      this.sendBatch([q]);
+    }
+    while (this.queue.length > 0 && this.inflight < this.window) {
+      const batch: Queued[] = [];
+      let bytes = 0;
+      while (this.queue.length > 0 && this.inflight + batch.length < this.window && bytes < 32768) {
+        const q = this.queue.shift() as Queued;
+        batch.push(q);
+        bytes += q.buf.length;
+      }
+      this.inflight += batch.length;
+      this.sendBatch(batch);
+    }
+    this.setRef(this.isEventSocket || this.pending.size > 0);
+  }
+
+  private sendBatch(batch: Queued[]): void {
+    for (const q of batch) {
+      this.pending.set(q.p.seq, q.p);
+      this.armTimer(q.p);
+    }
+    try {
+      this.native.send(this.handle as NativeHandle, batch.length === 1 ? (batch[0] as Queued).buf : Buffer.concat(batch.map((q) => q.buf)));
+    } catch (e) {
+      for (const q of batch) this.finish(q.p, toNetlinkError(e, q.p.op));
+    }
+  }
+
+  private finish(p: Pending, err: Error | undefined): void {
+    if (this.pending.get(p.seq) !== p) return;
+    this.pending.delete(p.seq);
+    if (p.timer) clearTimeout(p.timer);
+    if (p.dump) this.dumpRunning = false;
+    else this.inflight--;
+    if (err) p.reject(err);
+    else p.resolve(p.replies);
+    if (this.queue.length > 0 || this.dumpQueue.length > 0) this.scheduleFlush();
+    else this.setRef(this.isEventSocket || this.pending.size > 0);
+  }
+
+  private onBatch(errno: number, datagrams: Buffer[]): void {
+    for (const d of datagrams) {
+      for (const m of splitMessages(d)) this.onMessage(m);
+    }
+    if (errno === ENOBUFS) {
+      if (this.isEventSocket) this.emit('overflow');
+      // A request socket lost replies: nothing pending can be trusted to complete.
+      for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(ENOBUFS, p.op, undefined, 'receive queue overflow'));
+    } else if (errno !== 0) {
+      this.emit('error', new NetlinkError(errno, 'recv'));
+    }
+  }
+
+  private onMessage(m: NlMessage): void {
+    const p = m.pid === this.portid ? this.pending.get(m.seq) : undefined;
+    if (!p) {
+      if (m.type !== NLMSG_NOOP) this.emit('message', m);
+      return;
+    }
+    if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+    if (m.type === NLMSG_ERROR) {
+      const { errno, extack } = parseError(m);
+      this.finish(p, errno === 0 ? undefined : new NetlinkError(errno, p.op, extack));
+    } else if (m.type === NLMSG_DONE) {
+      const { errno, extack } = parseError(m);
+      if (errno !== 0) this.finish(p, new NetlinkError(errno, p.op, extack));
+      else this.finish(p, p.interrupted ? new NetlinkError(EINTR, p.op, undefined, 'dump interrupted') : undefined);
+    } else {
+      p.replies.push(m);
+      if (p.dump) this.armTimer(p);
+      // A non-dump GET without ACK ends with its single reply.
+      else if (!(m.flags & NLM_F_MULTI) && p.replies.length === 1 && !p.ack) this.finish(p, undefined);
+    }
+  }
+
+  close(): void {
+    if (!this.handle) return;
+    const h = this.handle;
+    this.handle = undefined;
+    this.native.close(h);
+    for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(EBADF, p.op, undefined, 'socket closed'));
+    for (const q of [...this.queue, ...this.dumpQueue]) q.p.reject(new NetlinkError(EBADF, q.p.op, undefined, 'socket closed'));
+    this.queue.length = 0;
+    this.dumpQueue.length = 0;
+    this.removeAllListeners('message');
+  }
+}
+
+export function toNetlinkError(e: unknown, op: string): NetlinkError {
+  if (e instanceof NetlinkError) return e;
+  const errno = typeof (e as { errno?: unknown })?.errno === 'number' ? (e as { errno: number }).errno : 5;
+  return new NetlinkError(errno, op, undefined, e instanceof Error ? e.message : String(e));
+}
