@@ -8,6 +8,10 @@
 // the same priority), the order between them would depend on insertion order,
 // so that is PRIORITY_CONFLICT and the message proposes a free rule_priority.
 //
+// checkConflictsFor(candidate, running) is the daemon's call when one interface
+// comes up: linear in the running ones. Plans are remembered per config object
+// (WeakMap), so configs must not be mutated after validation.
+//
 // Codes: DUPLICATE_IFID, DUPLICATE_EXTERNAL, TABLE_CONFLICT (a derived table is
 // used by another section too), ROUTE_CONFLICT (two sections route the same
 // prefix with the same metric into one explicitly shared table),
@@ -15,24 +19,54 @@
 import type { Family, RouteSpec, RuleSpec } from '../model.ts';
 import { planRouting, tableIsExplicit, TABLE_MAIN } from '../plan/plan.ts';
 import { tableName } from '../plan/render.ts';
-import { prefixesOverlap } from './ip.ts';
+import { parseAddress } from './ip.ts';
 import type { Issue, ValidatedConfig } from './validate.ts';
 
-function overlapsSel(a?: { addr: string; len: number }, b?: { addr: string; len: number }, fam: Family = 4): boolean {
+/** A rule with its selectors as numbers, for fast pairwise comparison. */
+interface Compiled {
+  rule: RuleSpec;
+  bits: bigint;
+  src?: { v: bigint; len: number };
+  dst?: { v: bigint; len: number };
+}
+
+function compileSel(s: { addr: string; len: number } | undefined): { v: bigint; len: number } | undefined {
+  if (!s) return undefined;
+  const a = parseAddress(s.addr);
+  return a ? { v: a.value, len: s.len } : undefined;
+}
+
+function compile(rule: RuleSpec): Compiled {
+  const c: Compiled = { rule, bits: rule.family === 4 ? 32n : 128n };
+  const src = compileSel(rule.src);
+  const dst = compileSel(rule.dst);
+  if (src) c.src = src;
+  if (dst) c.dst = dst;
+  return c;
+}
+
+function selOverlap(bits: bigint, a?: { v: bigint; len: number }, b?: { v: bigint; len: number }): boolean {
   if (!a || !b) return true;
-  return prefixesOverlap({ family: fam, ...a }, { family: fam, ...b });
+  const shift = bits - BigInt(Math.min(a.len, b.len));
+  return a.v >> shift === b.v >> shift;
+}
+
+function compiledOverlap(a: Compiled, b: Compiled): boolean {
+  const x = a.rule;
+  const y = b.rule;
+  if (x.family !== y.family) return false;
+  if (x.invert || y.invert) return true;
+  if (!selOverlap(a.bits, a.src, b.src) || !selOverlap(a.bits, a.dst, b.dst)) return false;
+  if (x.fwmark !== undefined && y.fwmark !== undefined) {
+    const common = (x.fwmask ?? 0xffffffff) & (y.fwmask ?? 0xffffffff);
+    if (((x.fwmark & common) >>> 0) !== ((y.fwmark & common) >>> 0)) return false;
+  }
+  return true;
 }
 
 /** Could one packet match both rules? (conservative: inverted rules match "almost anything") */
 export function rulesOverlap(a: RuleSpec, b: RuleSpec): boolean {
-  if (a.family !== b.family) return false;
-  if (a.invert || b.invert) return true;
-  if (!overlapsSel(a.src, b.src, a.family) || !overlapsSel(a.dst, b.dst, a.family)) return false;
-  if (a.fwmark !== undefined && b.fwmark !== undefined) {
-    const common = (a.fwmask ?? 0xffffffff) & (b.fwmask ?? 0xffffffff);
-    if (((a.fwmark & common) >>> 0) !== ((b.fwmark & common) >>> 0)) return false;
-  }
-  return true;
+  return compiledOverlap(compile(a), compile(b));
 }
 
 /** Same outcome: same table, same suppression. */
@@ -40,11 +74,74 @@ function sameOutcome(a: RuleSpec, b: RuleSpec): boolean {
   return a.action === b.action && (a.table ?? 0) === (b.table ?? 0) && a.suppressPrefixLength === b.suppressPrefixLength;
 }
 
+interface Entry {
+  section: string;
+  index: number;
+  c: Compiled;
+}
+
+/** Rules of one (family, priority): without destination, by exact destination, by each strict ancestor of it. */
+interface Group {
+  wild: Entry[];
+  exact: Map<string, Entry[]>;
+  below: Map<string, Entry[]>;
+}
+
+const prefixKey = (bits: bigint, v: bigint, len: number) => `${len}/${(v >> (bits - BigInt(len))).toString(16)}`;
+
+function push(m: Map<string, Entry[]>, k: string, e: Entry): void {
+  const l = m.get(k);
+  if (l) l.push(e);
+  else m.set(k, [e]);
+}
+
+function addTo(g: Group, e: Entry): void {
+  const d = e.c.dst;
+  if (!d) {
+    g.wild.push(e);
+    return;
+  }
+  push(g.exact, prefixKey(e.c.bits, d.v, d.len), e);
+  for (let l = 0; l < d.len; l++) push(g.below, prefixKey(e.c.bits, d.v, l), e);
+}
+
+function* candidatesIn(g: Group, c: Compiled): Generator<Entry> {
+  const d = c.dst;
+  if (!d) {
+    yield* g.wild;
+    for (const l of g.exact.values()) yield* l;
+    return;
+  }
+  yield* g.wild;
+  for (let l = 0; l <= d.len; l++) yield* g.exact.get(prefixKey(c.bits, d.v, l)) ?? [];
+  yield* g.below.get(prefixKey(c.bits, d.v, d.len)) ?? [];
+}
+
+interface Routing {
+  routes: RouteSpec[];
+  tables: Partial<Record<Family, number>>;
+  rules: Compiled[];
+}
+
+// The daemon keeps the ValidatedConfig of each running interface, so asking again
+// for the same configs costs nothing: plans are remembered per config object.
+const cache = new WeakMap<ValidatedConfig, Routing>();
+
+function routingOf(c: ValidatedConfig): Routing {
+  let r = cache.get(c);
+  if (!r) {
+    const p = planRouting(c);
+    r = { routes: p.routes, tables: p.tables, rules: p.rules.map(compile) };
+    cache.set(c, r);
+  }
+  return r;
+}
+
 function describeRule(r: RuleSpec): string {
   const parts: string[] = [];
   if (r.src) parts.push(`from ${r.src.addr}/${r.src.len}`);
   if (r.dst) parts.push(`to ${r.dst.addr}/${r.dst.len}`);
-  if (r.fwmark !== undefined) parts.push(`${r.invert ? 'not ' : ''}fwmark 0x${r.fwmark.toString(16)}`);
+  if (r.fwmark !== undefined) parts.push(`${r.invert ? 'not ' : ''}fwmark 0x${r.fwmark.toString(16)}${(r.fwmask ?? 0xffffffff) === 0xffffffff ? '' : `/0x${(r.fwmask ?? 0).toString(16)}`}`);
   if (!parts.length) parts.push('all');
   return `${parts.join(' ')} lookup ${tableName(r.table ?? TABLE_MAIN)}`;
 }
@@ -57,9 +154,23 @@ function freeBase(used: Set<number>, from: number): number | undefined {
   return undefined;
 }
 
+/** Every conflict among these sections (the first in the given order keeps what it has). */
 export function checkConflicts(configs: readonly ValidatedConfig[]): Issue[] {
+  return check(configs, false);
+}
+
+/**
+ * The conflicts of one new section with sections that already run (they keep
+ * what they have). Linear in the number of others, for the daemon's setup path.
+ */
+export function checkConflictsFor(candidate: ValidatedConfig, others: readonly ValidatedConfig[]): Issue[] {
+  return check([...others.filter((o) => o.section !== candidate.section), candidate], true).filter((i) => i.section === candidate.section);
+}
+
+function check(configs: readonly ValidatedConfig[], onlyLast: boolean): Issue[] {
   const issues: Issue[] = [];
-  const routing = configs.map((c) => planRouting(c));
+  const routing = configs.map(routingOf);
+  const last = configs.length - 1;
 
   // if_id: one device per if_id per netns (EEXIST, and the kernel does not say which)
   const byIfid = new Map<number, string>();
@@ -115,30 +226,61 @@ export function checkConflicts(configs: readonly ValidatedConfig[]): Issue[] {
 
   // rule priorities
   const used = new Set<number>();
-  for (const r of routing) for (const rule of r.rules) used.add(rule.priority);
-  const seen = new Map<string, Array<{ section: string; rule: RuleSpec }>>();
-  configs.forEach((c, i) => {
-    let reported = false;
-    const mine: Array<{ key: string; rule: RuleSpec }> = [];
-    for (const rule of routing[i]?.rules ?? []) {
-      const key = `${rule.family}|${rule.priority}`;
-      mine.push({ key, rule });
-      if (reported) continue;
-      for (const other of seen.get(key) ?? []) {
-        if (sameOutcome(rule, other.rule) || !rulesOverlap(rule, other.rule)) continue;
-        const base = freeBase(used, c.rulePriority);
-        issues.push({
-          code: 'PRIORITY_CONFLICT', section: c.section, option: 'rule_priority', other: other.section,
-          message: `${c.section}: rule '${describeRule(rule)}' at priority ${rule.priority} can match the same packets as ${other.section}'s '${describeRule(other.rule)}'; set a different rule_priority${base !== undefined ? ` (e.g. ${base})` : ''}`,
-        });
-        reported = true;
+  for (const r of routing) for (const c of r.rules) used.add(c.rule.priority);
+  const report = (i: number, rule: RuleSpec, other: Entry) => {
+    const c = configs[i] as ValidatedConfig;
+    const base = freeBase(used, c.rulePriority);
+    issues.push({
+      code: 'PRIORITY_CONFLICT', section: c.section, option: 'rule_priority', other: other.section,
+      message: `${c.section}: rule '${describeRule(rule)}' at priority ${rule.priority} can match the same packets as ${other.section}'s '${describeRule(other.c.rule)}'; set a different rule_priority${base !== undefined ? ` (e.g. ${base})` : ''}`,
+    });
+  };
+  const clash = (a: Compiled, b: Entry) => !sameOutcome(a.rule, b.c.rule) && compiledOverlap(a, b.c);
+
+  if (onlyLast) {
+    // one candidate against everyone else: a plain scan, no index to build
+    const mine = routing[last]?.rules ?? [];
+    const keys = new Set(mine.map((c) => c.rule.family * 100000 + c.rule.priority));
+    for (const compiled of mine) {
+      let hit: Entry | undefined;
+      for (let i = 0; i < last && !hit; i++) {
+        for (const oc of routing[i]?.rules ?? []) {
+          if (!keys.has(oc.rule.family * 100000 + oc.rule.priority) || oc.rule.family !== compiled.rule.family || oc.rule.priority !== compiled.rule.priority) continue;
+          const e = { section: (configs[i] as ValidatedConfig).section, index: i, c: oc };
+          if (clash(compiled, e)) {
+            hit = e;
+            break;
+          }
+        }
+      }
+      if (hit) {
+        report(last, compiled.rule, hit);
         break;
       }
     }
-    for (const { key, rule } of mine) {
-      const list = seen.get(key) ?? [];
-      list.push({ section: c.section, rule });
-      seen.set(key, list);
+    return issues;
+  }
+
+  // all sections: per (family, priority), rules indexed by destination prefix, so only
+  // rules whose destinations nest (ancestors, equal, descendants) or that have none are compared
+  const groups = new Map<string, Group>();
+  configs.forEach((c, i) => {
+    const mine = routing[i]?.rules ?? [];
+    let first: { rule: RuleSpec; other: Entry } | undefined;
+    for (const compiled of mine) {
+      const g = groups.get(`${compiled.rule.family}|${compiled.rule.priority}`);
+      if (!g) continue;
+      for (const e of candidatesIn(g, compiled)) {
+        if (e.index === i || !clash(compiled, e)) continue;
+        if (!first || e.index < first.other.index) first = { rule: compiled.rule, other: e };
+      }
+    }
+    if (first) report(i, first.rule, first.other);
+    for (const compiled of mine) {
+      const key = `${compiled.rule.family}|${compiled.rule.priority}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { wild: [], exact: new Map(), below: new Map() }));
+      addTo(g, { section: c.section, index: i, c: compiled });
     }
   });
   return issues;
