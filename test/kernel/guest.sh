@@ -106,7 +106,7 @@ boot() { # one attempt; sets rc, started, boot_us, timed_out
   "$qemu" -nodefaults -no-user-config -display none -no-reboot -monitor none \
     -machine q35 "${accel[@]}" -smp 1 -m "$mem" \
     -kernel "$kdir/vmlinux" -initrd "$kdir/initrd.cpio" \
-    -append "console=ttyS0 quiet panic=-1 xfrmd.repo=$repo xfrmd.mod=$kdir/lib/modules/$kver" \
+    -append "console=ttyS0 quiet panic=-1 ${XFRMD_GUEST_APPEND:-} xfrmd.repo=$repo xfrmd.mod=$kdir/lib/modules/$kver" \
     "${serial[@]}" \
     -fsdev "local,id=fs0,path=/,security_model=none,readonly=on,multidevs=remap" \
     -device virtio-9p-pci,fsdev=fs0,mount_tag=hostroot \

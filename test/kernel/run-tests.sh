@@ -4,22 +4,24 @@
 # scripts/test-summary.mjs) and .cache/results/kernel-<k>.log, prints a per-kernel summary and exits
 # non-zero if anything failed.
 #
-#   test/kernel/run-tests.sh [--parallel] [6.1] [6.12] [-- <vitest args, e.g. a file filter>]
+#   test/kernel/run-tests.sh [--serial|--parallel] [6.1] [6.12] [-- <vitest args, e.g. a file filter>]
 #
-# --parallel (or XFRMD_KERNEL_PARALLEL=1) boots both kernels at once (one core each); their output
-# is then printed per kernel when both are done instead of live.
+# With two or more CPUs both kernels boot at once (one core each, single-threaded TCG): the first
+# kernel's output streams live, the other's is printed when it is done. --serial (or
+# XFRMD_KERNEL_PARALLEL=0) runs them one after the other, both live.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cd "$repo" || exit 1
 results=$repo/.cache/results
-parallel=${XFRMD_KERNEL_PARALLEL:-0}
+parallel=${XFRMD_KERNEL_PARALLEL:-$([ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 1 || echo 0)}
 kernels=()
 while [ $# -gt 0 ]; do
   case $1 in
     6.1|6.12) kernels+=("$1"); shift ;;
     --parallel) parallel=1; shift ;;
+    --serial) parallel=0; shift ;;
     --) shift; break ;;
     *) echo "run-tests.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -47,10 +49,15 @@ run_kernel() { # <k>: one boot running all guest tests
 declare -A rcs
 if [ "$parallel" = 1 ] && [ ${#kernels[@]} -gt 1 ]; then
   declare -A pids
-  for k in "${kernels[@]}"; do
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; exit 130' INT TERM
+  first=${kernels[0]}
+  for k in "${kernels[@]:1}"; do
     run_kernel "$k" > "$results/kernel-$k.log" 2>&1 & pids[$k]=$!
   done
-  for k in "${kernels[@]}"; do
+  echo "=== kernel $first (live; ${kernels[*]:1} in parallel, shown after) ==="
+  run_kernel "$first" 2>&1 | tee "$results/kernel-$first.log"
+  rcs[$first]=${PIPESTATUS[0]}
+  for k in "${kernels[@]:1}"; do
     wait "${pids[$k]}"; rcs[$k]=$?
     echo "=== kernel $k ==="
     cat "$results/kernel-$k.log"
