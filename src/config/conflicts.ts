@@ -82,7 +82,8 @@ interface Entry {
 
 /** Rules of one (family, priority): without destination, by exact destination, by each strict ancestor of it. */
 interface Group {
-  wild: Entry[];
+  /** by outcome (table, suppression): rules with the same outcome never clash */
+  wild: Map<string, Entry[]>;
   exact: Map<string, Entry[]>;
   below: Map<string, Entry[]>;
 }
@@ -98,21 +99,27 @@ function push(m: Map<string, Entry[]>, k: string, e: Entry): void {
 function addTo(g: Group, e: Entry): void {
   const d = e.c.dst;
   if (!d) {
-    g.wild.push(e);
+    push(g.wild, outcomeKey(e.c.rule), e);
     return;
   }
   push(g.exact, prefixKey(e.c.bits, d.v, d.len), e);
   for (let l = 0; l < d.len; l++) push(g.below, prefixKey(e.c.bits, d.v, l), e);
 }
 
+const outcomeKey = (r: RuleSpec) => `${r.action}|${r.table ?? 0}|${r.suppressPrefixLength ?? ''}`;
+
+function* wildOther(g: Group, c: Compiled): Generator<Entry> {
+  const mine = outcomeKey(c.rule);
+  for (const [k, l] of g.wild) if (k !== mine) yield* l;
+}
+
 function* candidatesIn(g: Group, c: Compiled): Generator<Entry> {
   const d = c.dst;
+  yield* wildOther(g, c);
   if (!d) {
-    yield* g.wild;
     for (const l of g.exact.values()) yield* l;
     return;
   }
-  yield* g.wild;
   for (let l = 0; l <= d.len; l++) yield* g.exact.get(prefixKey(c.bits, d.v, l)) ?? [];
   yield* g.below.get(prefixKey(c.bits, d.v, d.len)) ?? [];
 }
@@ -279,7 +286,7 @@ function check(configs: readonly ValidatedConfig[], onlyLast: boolean): Issue[] 
     for (const compiled of mine) {
       const key = `${compiled.rule.family}|${compiled.rule.priority}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { wild: [], exact: new Map(), below: new Map() }));
+      if (!g) groups.set(key, (g = { wild: new Map(), exact: new Map(), below: new Map() }));
       addTo(g, { section: c.section, index: i, c: compiled });
     }
   });
