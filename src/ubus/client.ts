@@ -12,7 +12,7 @@
  *   await obj.notify('update', {…}, { noReply: true }); obj.hasSubscribers; obj.on('subscribers', …)
  *   const l = await ubus.listen('network.interface*', (event, data) => …); await l.close();
  *   await ubus.send('xfrm.changed', {…});
- *   const s = await ubus.subscribe('network.interface', (type, req) => …); await s.close();
+ *   const s = await ubus.subscribe('network.interface', (type, n) => …n.data…, { waitForTarget }); await s.close();
  *   ubus.close();
  *
  * With `reconnect` (default on) a lost ubusd connection fails the pending calls
@@ -593,7 +593,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
     } catch {
       return replyTo(conn, msg, objid, Status.INVALID_ARGUMENT);
     }
-    const info = { user: msg.attrs.user, group: msg.attrs.group, peer: msg.peer, noReply: Boolean(msg.attrs.noReply) };
+    const n = { type, data, user: msg.attrs.user, group: msg.attrs.group, peer: msg.peer, noReply: Boolean(msg.attrs.noReply) };
     const done = (st: number | void): void => {
       if (conn.isOpen) replyTo(conn, msg, objid, typeof st === 'number' ? st : Status.OK);
     };
@@ -602,7 +602,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
       done(e instanceof UbusError ? e.status : Status.UNKNOWN_ERROR);
     };
     try {
-      const r = s.onNotify(type, data, info);
+      const r = s.onNotify(type, n);
       if (r instanceof Promise) r.then(done, fail);
       else done(r);
     } catch (e) {

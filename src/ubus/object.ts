@@ -36,10 +36,12 @@ export interface UbusRequest {
 
 /**
  * A handler returns a table (sent as DATA, then STATUS 0), nothing (STATUS 0),
- * or throws UbusError(status). An async handler is a deferred reply: the
- * STATUS goes out when its promise settles.
+ * a number (that status, no DATA, like a libubus handler's return value), or
+ * throws UbusError(status). An async handler is a deferred reply: the STATUS
+ * goes out when its promise settles. The return type is `unknown` so handler
+ * tables need no casts; what cannot be encoded is answered UNKNOWN_ERROR.
  */
-export type MethodHandler = (req: UbusRequest) => UbusTableInput | void | Promise<UbusTableInput | void>;
+export type MethodHandler = (req: UbusRequest) => unknown;
 
 export interface MethodDef {
   policy?: Policy;
@@ -179,12 +181,14 @@ export class UbusObject extends EventEmitter<ObjectEvents> {
         else if (!inv.attrs.noReply) conn.send({ type: MsgType.DATA, seq: inv.seq, peer: inv.peer, attrs: { objid, data: b } });
       },
     };
-    const finish = (status: number, last?: UbusTableInput | void): void => {
+    const finish = (status: number, last?: unknown): void => {
       if (done) return;
       done = true;
       const out = [...early];
       try {
-        if (last !== undefined && last !== null) out.push(encodeTableBody(last));
+        if (typeof last === 'number') status = last | 0;
+        else if (typeof last === 'object' && last !== null && !Array.isArray(last)) out.push(encodeTableBody(last as UbusTableInput));
+        else if (last !== undefined && last !== null) throw new TypeError(`cannot reply with a ${typeof last}`);
       } catch (e) {
         this.host.log.warn({ err: e, path: this.path, method }, 'ubus handler returned an unencodable reply');
         status = Status.UNKNOWN_ERROR;

@@ -4,18 +4,22 @@
 import { EventEmitter } from 'node:events';
 import type { UbusTable } from './object.ts';
 
-export interface NotificationInfo {
+/** One notification from the object we subscribed to. */
+export interface Notification {
+  /** the notification type (ubus METHOD), also the callback's first argument */
+  readonly type: string;
+  readonly data: UbusTable;
   /** the notifier's user and group names */
-  user: string | undefined;
-  group: string | undefined;
+  readonly user: string | undefined;
+  readonly group: string | undefined;
   /** the notifier's client id */
-  peer: number;
+  readonly peer: number;
   /** the notifier does not wait for our status */
-  noReply: boolean;
+  readonly noReply: boolean;
 }
 
 /** Return a status (or nothing = OK; a thrown UbusError gives its status) for notifications that want a reply. */
-export type NotifyCallback = (type: string, data: UbusTable, info: NotificationInfo) => number | void | Promise<number | void>;
+export type NotifyCallback = (type: string, n: Notification) => number | void | Promise<number | void>;
 
 export interface SubscriptionEvents {
   /** subscribed (again) to the object with this id */

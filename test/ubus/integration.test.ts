@@ -71,6 +71,8 @@ describe('calls', () => {
         throw new Error('bug');
       },
       nothing: () => undefined,
+      code: () => Status.NO_DATA,
+      bad: () => 'a string is not a table',
     });
     expect(obj.id).toBeGreaterThanOrEqual(1024);
     expect(await cli.call('demo.obj', 'echo', { msg: 'hi', n: 42, extra: 1 })).toEqual([{ msg: 'hi', n: 42, ok: true }]);
@@ -81,6 +83,8 @@ describe('calls', () => {
     expect(await cli.call('demo.obj', 'defer')).toEqual([{ deferred: 'yes' }]);
     expect(await cli.call('demo.obj', 'nothing')).toEqual([]);
     expect(await status(cli.call('demo.obj', 'fail'))).toBe(Status.NOT_SUPPORTED);
+    expect(await status(cli.call('demo.obj', 'code'))).toBe(Status.NO_DATA);
+    expect(await status(cli.call('demo.obj', 'bad'))).toBe(Status.UNKNOWN_ERROR);
     expect(await status(cli.call('demo.obj', 'crash'))).toBe(Status.UNKNOWN_ERROR);
     expect(await status(cli.call('demo.obj', 'nosuch'))).toBe(Status.METHOD_NOT_FOUND);
     expect(await status(cli.call('no.such.object', 'status'))).toBe(Status.NOT_FOUND);
@@ -268,8 +272,8 @@ describe('subscriptions', () => {
     const s1 = await client();
     const s2 = await client();
     const got1: string[] = [];
-    const sub1 = await s1.subscribe('demo.obj', (type, data, info) => {
-      got1.push(`${type}:${JSON.stringify(data)}:${info.noReply}`);
+    const sub1 = await s1.subscribe('demo.obj', (type, n) => {
+      got1.push(`${type}:${JSON.stringify(n.data)}:${n.noReply}`);
       return Status.OK;
     });
     expect(sub1.active).toBe(true);
