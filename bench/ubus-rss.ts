@@ -1,7 +1,11 @@
 // RSS of a separate node process that holds one ubus connection and one
-// object (what the daemon's ubus side costs), next to an idle node process
-// started the same way (node + tsx loader), so the difference is ours.
+// object: the ubus side of the daemon. The child is bundled with esbuild and
+// run by plain node, as on the router (dist/xfrmd.mjs); an idle plain node
+// process is measured the same way for comparison.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const self = fileURLToPath(import.meta.url);
@@ -28,10 +32,18 @@ if (mode === '--child') {
   process.exit(0);
 } else {
   const { TestBroker } = await import('../test/support/broker.ts');
+  const { build } = await import('esbuild');
+  const dir = mkdtempSync(join(tmpdir(), 'xfrmd-rss-'));
+  const bundle = join(dir, 'child.mjs');
+  await build({
+    entryPoints: [self], outfile: bundle, bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    external: ['esbuild', '../test/support/broker.ts'], logLevel: 'error',
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
   const broker = await TestBroker.start();
   const measure = (args: string[]): Promise<number> =>
     new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', self, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, ['--expose-gc', bundle, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
       let out = '';
       p.stdout.on('data', (d: Buffer) => {
         out += d.toString();
@@ -50,7 +62,8 @@ if (mode === '--child') {
   const idle = await measure(['--idle']);
   const rss = await measure(['--child', broker.socketPath]);
   await broker.close();
-  console.log(`node+tsx idle: ${idle.toFixed(1)} MB, with one ubus connection and one object: ${rss.toFixed(1)} MB`);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`plain node idle: ${idle.toFixed(1)} MB, with one ubus connection and one object: ${rss.toFixed(1)} MB`);
   console.log(`ubus-rss.rss_mb=${rss.toFixed(1)}`);
   console.log(`ubus-rss.idle_mb=${idle.toFixed(1)}`);
   console.log(`ubus-rss.delta_mb=${(rss - idle).toFixed(1)}`);
