@@ -174,6 +174,8 @@ export class TestBroker {
   readonly socketPath: string;
   user: string;
   group: string;
+  /** paths hidden from LOOKUP as an ACL would: the match still answers STATUS 0, without DATA */
+  readonly hidden = new Set<string>();
   private server: net.Server | undefined;
   private readonly clients = new Map<number, BClient>();
   private readonly objects = new Map<number, BObject>();
@@ -366,6 +368,7 @@ export class TestBroker {
     });
     if (hits.length === 0) return this.status(c, m, S.NOT_FOUND);
     for (const o of hits) {
+      if (this.hidden.has(o.path!)) continue;
       this.send(c, T.DATA, m.seq, m.peer, [
         attr(A.OBJPATH, cstr(o.path!)),
         attr(A.OBJID, u32(o.id)),

@@ -197,6 +197,16 @@ describe('lookup', () => {
     expect(await status(cli.lookupId('network.interface.wan'))).toBe(Status.NOT_FOUND);
   });
 
+  it('"OK without DATA" (ACL-hidden) is not found', async () => {
+    const srv = await client();
+    await srv.addObject('secret', { m: () => undefined });
+    broker.hidden.add('secret');
+    const cli = await client();
+    expect(await cli.lookup('secret')).toEqual([]);
+    expect(await status(cli.lookupId('secret'))).toBe(Status.NOT_FOUND);
+    expect(await status(cli.call('secret', 'm'))).toBe(Status.NOT_FOUND);
+  });
+
   it('remove object: gone from lookup, calls NOT_FOUND; duplicate path rejected', async () => {
     const srv = await client();
     const obj = await srv.addObject('x.y', { m: () => undefined });
