@@ -4,6 +4,10 @@
 type CommandModule = { main(argv: string[]): Promise<number> };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  run: { summary: 'run the daemon (netifd protocol handler for proto xfrm)', load: () => import('./cli/run.ts') },
+  apply: { summary: 'standalone: bring the kernel in line with a UCI network file (--dry-run prints the plan)', load: () => import('./cli/apply.ts') },
+  down: { summary: 'standalone: remove everything xfrmd installed', load: () => import('./cli/down.ts') },
+  status: { summary: 'show the interfaces xfrmd manages', load: () => import('./cli/status.ts') },
   ubus: { summary: 'talk to ubusd like ubus(1): list, call, listen, send, subscribe, wait_for', load: () => import('./cli/ubus.ts') },
 };
 

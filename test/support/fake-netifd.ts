@@ -5,7 +5,7 @@
 // `network.interface` ifup/ifdown events, host dependencies, availability,
 // and — the part that bites — a failed setup is retried at once, in a tight
 // loop, while autostart is on (capped here so a test cannot hang).
-import { BlobmsgType } from '../../src/ubus/index.ts';
+import { BlobmsgType } from '../../src/ubus/wire.ts';
 import { Status, UbusError } from '../../src/ubus/errors.ts';
 import type { UbusRequest } from '../../src/ubus/object.ts';
 
