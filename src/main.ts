@@ -31,6 +31,11 @@ async function run(argv: string[]): Promise<number> {
   return mod.main(rest);
 }
 
+// `xfrmd … | head`: a closed pipe ends the output, not the process with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
 run(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

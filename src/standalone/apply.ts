@@ -109,7 +109,7 @@ export async function applyNetworkFile(
       report.failed.push({ interface: name, code, message: errorText(e) });
       // applyPlan rolled back its own changes; drop an intent record it may have left.
       const rec = store.load(name);
-      if (rec && !(await kernel.getLinkByIndex(rec.installed.link.index))) store.remove(name);
+      if (rec && (rec.installed.link.index === 0 || !(await kernel.getLinkByIndex(rec.installed.link.index).catch(() => undefined)))) store.remove(name);
     }
   }
   return report;
