@@ -1,8 +1,7 @@
-// Bundles the daemon and CLI into one file for the router (dist/xfrmd.mjs).
-// The `netlink` package carries a native addon, so it stays external and is
-// installed beside the bundle by the OpenWrt package.
+// Bundles the daemon and CLI into one file for the router (dist/xfrmd.mjs), and
+// puts our netlink socket addon beside it (src/netlink/native.ts looks there).
 import { build } from 'esbuild';
-import { statSync, chmodSync } from 'node:fs';
+import { statSync, chmodSync, copyFileSync, existsSync } from 'node:fs';
 
 const outfile = 'dist/xfrmd.mjs';
 await build({
@@ -21,4 +20,7 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
-console.log(`bundle ${outfile} ${statSync(outfile).size} bytes`);
+const addon = 'native/build/Release/xfrmd_netlink.node';
+if (!existsSync(addon)) throw new Error(`${addon} missing: run npm ci (it builds the addon)`);
+copyFileSync(addon, 'dist/xfrmd_netlink.node');
+console.log(`bundle ${outfile} ${statSync(outfile).size} bytes, addon ${statSync('dist/xfrmd_netlink.node').size} bytes`);

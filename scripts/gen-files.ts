@@ -1,7 +1,7 @@
 // Stamps what the schema owns into the files that carry it: the shim's dump line
 // and the README option table. `--check` only reports drift (used by a test).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderOptionTable } from '../src/config/options-doc.ts';
+import { renderOptionTable, renderRoutingNotes } from '../src/config/options-doc.ts';
 import { dumpLine } from '../src/config/schema.ts';
 
 export const SHIM = 'files/lib/netifd/proto/xfrm.sh';
@@ -20,7 +20,7 @@ export function stampReadme(text: string): string {
   const start = text.indexOf(BEGIN);
   const end = text.indexOf(END);
   if (start < 0 || end < start) throw new Error(`README.md lacks the ${BEGIN} … ${END} markers`);
-  return `${text.slice(0, start + BEGIN.length)}\n${renderOptionTable().trimEnd()}\n${text.slice(end)}`;
+  return `${text.slice(0, start + BEGIN.length)}\n${renderOptionTable().trimEnd()}\n\n${renderRoutingNotes().trimEnd()}\n${text.slice(end)}`;
 }
 
 function main(): number {
