@@ -305,7 +305,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_value arr;
   napi_create_array(env, &arr);
   uint32_t n = 0;
-  int err = status < 0 ? EIO : 0;
+  int err = 0;
   while (err == 0 && n < MAX_BATCH && s->fd >= 0) {
     ssize_t r = recv(s->fd, s->buf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
     if (r < 0) {
@@ -321,6 +321,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     void *copy;
     if (napi_create_buffer_copy(env, (size_t)r, s->buf, &copy, &b) != napi_ok) break;
     napi_set_element(env, arr, n++, b);
+  }
+  // libuv stops a poll handle on POLLERR (status < 0), which is how a pending
+  // ENOBUFS shows up: the recv above consumed the error, so start it again.
+  if (status < 0 && s->fd >= 0 && !uv_is_closing((uv_handle_t *)&s->poll)) {
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    if (!s->refed) uv_unref((uv_handle_t *)&s->poll);
   }
   if (n > 0 || err != 0) deliver(s, err, arr);
   napi_close_handle_scope(env, scope);
@@ -357,6 +363,7 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
   if (s->poll_init && !s->poll_closed && !uv_is_closing((uv_handle_t *)&s->poll)) {
     if (on) uv_ref((uv_handle_t *)&s->poll);
     else uv_unref((uv_handle_t *)&s->poll);
+    s->refed = on;
   }
   return NULL;
 }

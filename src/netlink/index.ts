@@ -297,7 +297,9 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
     this.events = this.socket(NETLINK_ROUTE, { groups, rcvbuf: o.rcvbuf ?? 1 << 20 });
     this.events.on('message', (m: NlMessage) => this.onEvent(m));
     this.events.on('overflow', () => this.emit('overflow'));
-    this.events.on('error', (e: Error) => this.emit('error', e));
+    this.events.on('error', (e: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
     // names for the index → dev translation of address and route events
     await this.dumpLinks();
   }

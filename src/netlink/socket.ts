@@ -266,7 +266,8 @@ export class NlSocket extends EventEmitter {
       // A request socket lost replies: nothing pending can be trusted to complete.
       for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(ENOBUFS, p.op, undefined, 'receive queue overflow'));
     } else if (errno !== 0) {
-      this.emit('error', new NetlinkError(errno, 'recv'));
+      // never thrown from the receive callback: an unhandled 'error' would end the daemon
+      if (this.listenerCount('error') > 0) this.emit('error', new NetlinkError(errno, 'recv'));
     }
   }
 
