@@ -23,7 +23,7 @@ export class MessageBuilder {
     readonly flags: number,
     fixed: Buffer | number = 0,
   ) {
-    this.buf = Buffer.alloc(256);
+    this.buf = Buffer.allocUnsafe(128); // reserve() zeroes what it hands out
     this.len = NLMSG_HDRLEN;
     if (typeof fixed === 'number') this.reserve(fixed);
     else this.bytesRaw(fixed);
@@ -31,7 +31,7 @@ export class MessageBuilder {
 
   private grow(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const b = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n + 64));
+    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n + 64));
     this.buf.copy(b, 0, 0, this.len);
     this.buf = b;
   }
@@ -94,7 +94,7 @@ export class MessageBuilder {
 
   /** finished message with the given sequence number (port id 0 = kernel fills in) */
   finish(seq: number): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.len));
+    const out = this.buf.subarray(0, this.len); // no copy: a builder is sent, not kept
     w32(out, this.len, 0);
     w16(out, this.type, 4);
     w16(out, this.flags, 6);

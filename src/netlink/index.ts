@@ -34,7 +34,7 @@ import * as links from './links.ts';
 import type { CreateLinkOptions, LinkChange, LinkInfo, LinkRef } from './links.ts';
 import { decodeRoute, dumpRoutes, routeMessage, routeText, RTM_DELROUTE, RTM_NEWROUTE, type RouteFilter, type RouteInfo } from './routes.ts';
 import { decodeRule, dumpRules, ruleMessage, ruleText, RTM_DELRULE, RTM_NEWRULE, type RuleInfo } from './rules.ts';
-import { NETLINK_GENERIC, NETLINK_ROUTE, NETLINK_XFRM, NlSocket } from './socket.ts';
+import { NETLINK_GENERIC, NETLINK_ROUTE, NETLINK_XFRM, NlSocket, type OpText } from './socket.ts';
 import * as xfrm from './xfrm.ts';
 import type { NlMessage } from './attrs.ts';
 
@@ -155,26 +155,25 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
   private readonly nameOf = (i: number): string | undefined => this.nameByIndex.get(i);
 
   /** ifindex of a device; throws ENODEV (op names the device) if there is none */
-  async ifindex(name: string, op = `ifindex ${name}`): Promise<number> {
+  async ifindex(name: string, op: OpText = `ifindex ${name}`): Promise<number> {
     const cached = this.indexByName.get(name);
     if (cached !== undefined) return cached;
     const l = await this.getLink(name);
-    if (!l) throw new NetlinkError(19, op, undefined, `no device ${name}`);
+    if (!l) throw new NetlinkError(19, typeof op === 'string' ? op : op(), undefined, `no device ${name}`);
     return l.index;
   }
 
   /** runs f with dev's ifindex; on ENODEV with a cached index, re-resolves once (the device may have been recreated) */
-  private async withIndex<T>(dev: string | undefined, op: string, f: (index: number) => Promise<T>): Promise<T> {
+  private withIndex<T>(dev: string | undefined, op: OpText, f: (index: number) => Promise<T>): Promise<T> {
     if (!dev) return f(0);
-    const wasCached = this.indexByName.has(dev);
-    const index = await this.ifindex(dev, op);
-    try {
-      return await f(index);
-    } catch (e) {
-      if (!(wasCached && e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+    const cached = this.indexByName.get(dev);
+    if (cached === undefined) return this.ifindex(dev, op).then(f);
+    // fast path without extra awaits: this runs once per route in bulk changes
+    return f(cached).catch((e: unknown) => {
+      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
       this.forget(dev);
-      return f(await this.ifindex(dev, op));
-    }
+      return this.ifindex(dev, op).then(f);
+    });
   }
 
   // ---- links ----
@@ -237,11 +236,11 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
 
   // ---- routes ----
   addRoute(r: RouteSpec): Promise<void> {
-    const op = `RTM_NEWROUTE ${routeText(r)}`;
+    const op = (): string => `RTM_NEWROUTE ${routeText(r)}`;
     return this.withIndex(r.dev, op, async (i) => void (await this.route.request(routeMessage(RTM_NEWROUTE, r, i), op)));
   }
   deleteRoute(r: RouteSpec): Promise<void> {
-    const op = `RTM_DELROUTE ${routeText(r)}`;
+    const op = (): string => `RTM_DELROUTE ${routeText(r)}`;
     return this.withIndex(r.dev, op, async (i) => void (await this.route.request(routeMessage(RTM_DELROUTE, r, i), op)));
   }
   async dumpRoutes(f: RouteFilter = {}): Promise<RouteInfo[]> {
@@ -251,10 +250,10 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
 
   // ---- rules ----
   async addRule(r: RuleSpec): Promise<void> {
-    await this.route.request(ruleMessage(RTM_NEWRULE, r), `RTM_NEWRULE ${ruleText(r)}`);
+    await this.route.request(ruleMessage(RTM_NEWRULE, r), () => `RTM_NEWRULE ${ruleText(r)}`);
   }
   async deleteRule(r: RuleSpec): Promise<void> {
-    await this.route.request(ruleMessage(RTM_DELRULE, r), `RTM_DELRULE ${ruleText(r)}`);
+    await this.route.request(ruleMessage(RTM_DELRULE, r), () => `RTM_DELRULE ${ruleText(r)}`);
   }
   dumpRules(f: { protocol?: number; family?: 4 | 6 } = {}): Promise<RuleInfo[]> {
     return dumpRules(this.route, f);

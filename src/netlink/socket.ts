@@ -37,6 +37,8 @@ const NLMSGERR_ATTR_MSG = 1;
 
 const ENOBUFS = 105;
 const ETIMEDOUT = 110;
+/** timeout resolution */
+const SWEEP_MS = 25;
 const EBADF = 9;
 const EINTR = 4;
 
@@ -59,15 +61,19 @@ export interface RequestOptions {
   ack?: boolean;
 }
 
+/** what a request does, for error messages; a function when building the text costs more than the request */
+export type OpText = string | (() => string);
+const opText = (op: OpText): string => (typeof op === 'string' ? op : op());
+
 interface Pending {
   seq: number;
-  op: string;
+  op: OpText;
   dump: boolean;
   ack: boolean;
   replies: NlMessage[];
   interrupted: boolean;
   timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
+  deadline: number;
   resolve: (m: NlMessage[]) => void;
   reject: (e: Error) => void;
 }
@@ -105,6 +111,7 @@ export class NlSocket extends EventEmitter {
   private dumpRunning = false;
   private inflight = 0;
   private flushScheduled = false;
+  private sweeper: NodeJS.Timeout | undefined;
   private refed = true; // uv_poll_start refs the handle
   private readonly timeoutMs: number;
   private readonly window: number;
@@ -155,13 +162,13 @@ export class NlSocket extends EventEmitter {
   }
 
   /** A non-dump request. Resolves to the reply messages (none for a plain ACK). */
-  request(msg: MessageBuilder, op: string, opts: RequestOptions = {}): Promise<NlMessage[]> {
+  request(msg: MessageBuilder, op: OpText, opts: RequestOptions = {}): Promise<NlMessage[]> {
     const flags = NLM_F_REQUEST | (opts.ack === false ? 0 : NLM_F_ACK);
     return this.enqueue(msg, flags, op, false, opts.timeoutMs);
   }
 
   /** A dump request (NLM_F_DUMP), serialized with other dumps on this socket. */
-  async dump(msg: MessageBuilder, op: string, opts: RequestOptions = {}): Promise<NlMessage[]> {
+  async dump(msg: MessageBuilder, op: OpText, opts: RequestOptions = {}): Promise<NlMessage[]> {
     // An interrupted dump (NLM_F_DUMP_INTR: the set changed meanwhile) is retried.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -172,8 +179,8 @@ export class NlSocket extends EventEmitter {
     }
   }
 
-  private enqueue(msg: MessageBuilder, extraFlags: number, op: string, dump: boolean, timeoutMs?: number): Promise<NlMessage[]> {
-    if (!this.handle) return Promise.reject(new NetlinkError(EBADF, op, undefined, 'socket closed'));
+  private enqueue(msg: MessageBuilder, extraFlags: number, op: OpText, dump: boolean, timeoutMs?: number): Promise<NlMessage[]> {
+    if (!this.handle) return Promise.reject(new NetlinkError(EBADF, opText(op), undefined, 'socket closed'));
     const seq = this.nextSeq();
     const buf = msg.finish(seq);
     w16(buf, msg.flags | extraFlags, 6);
@@ -186,7 +193,7 @@ export class NlSocket extends EventEmitter {
         replies: [],
         interrupted: false,
         timeoutMs: timeoutMs ?? this.timeoutMs,
-        timer: undefined,
+        deadline: 0,
         resolve,
         reject,
       };
@@ -205,11 +212,25 @@ export class NlSocket extends EventEmitter {
     });
   }
 
+  // One sweeping timer per socket instead of one timer per request: thousands of
+  // pipelined requests would otherwise spend more time in timers than in the kernel.
   private armTimer(p: Pending): void {
-    if (p.timer) clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
-      this.finish(p, new NetlinkError(ETIMEDOUT, p.op, undefined, `no reply within ${p.timeoutMs} ms`));
-    }, p.timeoutMs);
+    p.deadline = performance.now() + p.timeoutMs;
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweeper.unref();
+    }
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const p of [...this.pending.values()]) {
+      if (p.deadline <= now) this.finish(p, new NetlinkError(ETIMEDOUT, opText(p.op), undefined, `no reply within ${p.timeoutMs} ms`));
+    }
+    if (this.pending.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   private flush(): void {
@@ -241,14 +262,13 @@ export class NlSocket extends EventEmitter {
     try {
       this.native.send(this.handle as NativeHandle, batch.length === 1 ? (batch[0] as Queued).buf : Buffer.concat(batch.map((q) => q.buf)));
     } catch (e) {
-      for (const q of batch) this.finish(q.p, toNetlinkError(e, q.p.op));
+      for (const q of batch) this.finish(q.p, toNetlinkError(e, opText(q.p.op)));
     }
   }
 
   private finish(p: Pending, err: Error | undefined): void {
     if (this.pending.get(p.seq) !== p) return;
     this.pending.delete(p.seq);
-    if (p.timer) clearTimeout(p.timer);
     if (p.dump) this.dumpRunning = false;
     else this.inflight--;
     if (err) p.reject(err);
@@ -264,7 +284,7 @@ export class NlSocket extends EventEmitter {
     if (errno === ENOBUFS) {
       if (this.isEventSocket) this.emit('overflow');
       // A request socket lost replies: nothing pending can be trusted to complete.
-      for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(ENOBUFS, p.op, undefined, 'receive queue overflow'));
+      for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(ENOBUFS, opText(p.op), undefined, 'receive queue overflow'));
     } else if (errno !== 0) {
       // never thrown from the receive callback: an unhandled 'error' would end the daemon
       if (this.listenerCount('error') > 0) this.emit('error', new NetlinkError(errno, 'recv'));
@@ -280,11 +300,11 @@ export class NlSocket extends EventEmitter {
     if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
     if (m.type === NLMSG_ERROR) {
       const { errno, extack } = parseError(m);
-      this.finish(p, errno === 0 ? undefined : new NetlinkError(errno, p.op, extack));
+      this.finish(p, errno === 0 ? undefined : new NetlinkError(errno, opText(p.op), extack));
     } else if (m.type === NLMSG_DONE) {
       const { errno, extack } = parseError(m);
-      if (errno !== 0) this.finish(p, new NetlinkError(errno, p.op, extack));
-      else this.finish(p, p.interrupted ? new NetlinkError(EINTR, p.op, undefined, 'dump interrupted') : undefined);
+      if (errno !== 0) this.finish(p, new NetlinkError(errno, opText(p.op), extack));
+      else this.finish(p, p.interrupted ? new NetlinkError(EINTR, opText(p.op), undefined, 'dump interrupted') : undefined);
     } else {
       p.replies.push(m);
       if (p.dump) this.armTimer(p);
@@ -298,11 +318,13 @@ export class NlSocket extends EventEmitter {
     const h = this.handle;
     this.handle = undefined;
     this.native.close(h);
-    for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(EBADF, p.op, undefined, 'socket closed'));
-    for (const q of [...this.queue, ...this.dumpQueue]) q.p.reject(new NetlinkError(EBADF, q.p.op, undefined, 'socket closed'));
+    for (const p of [...this.pending.values()]) this.finish(p, new NetlinkError(EBADF, opText(p.op), undefined, 'socket closed'));
+    for (const q of [...this.queue, ...this.dumpQueue]) q.p.reject(new NetlinkError(EBADF, opText(q.p.op), undefined, 'socket closed'));
     this.queue.length = 0;
     this.dumpQueue.length = 0;
     this.removeAllListeners('message');
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 }
 
