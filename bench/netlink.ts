@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../src/model.ts';
 import { Netlink } from '../src/netlink/index.ts';
 
+const rssAtStart = process.memoryUsage().rss;
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const N = 1000;
 const ns = `xnl-bench-${process.pid}`;
@@ -67,7 +68,7 @@ try {
   nl.close();
   const a = median(ours);
   const b = median(theirs);
-  console.log(`runs: ${RUNS}; 4000 requests per run; netlink ms ${ours.map((x) => x.toFixed(1)).join(' ')}; ip -batch ms ${theirs.map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`runs: ${RUNS}; 4000 requests per run; rss at start (node + tsx) ${(rssAtStart / 2 ** 20).toFixed(1)} MB; netlink ms ${ours.map((x) => x.toFixed(1)).join(' ')}; ip -batch ms ${theirs.map((x) => x.toFixed(1)).join(' ')}`);
   console.log(`netlink.ms=${a.toFixed(1)}`);
   console.log(`netlink.ip_batch_ms=${b.toFixed(1)}`);
   console.log(`netlink.ratio_vs_ip_batch=${(a / b).toFixed(2)}`);
