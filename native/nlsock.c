@@ -14,7 +14,7 @@
 //   portid(handle) -> number
 //   addMembership(handle, group)
 //   send(handle, buffer) -> bytes sent
-//   start(handle, cb(errno, Buffer[]))   start receiving; cb gets batches of datagrams
+//   start(handle, cb(errno, Buffer))     start receiving; cb gets batches of datagrams (see on_poll)
 //   ref(handle, bool)                    keep the event loop alive while waiting, or not
 //   close(handle)
 #define _GNU_SOURCE
@@ -44,8 +44,9 @@
 #define NETLINK_CAP_ACK 10
 #endif
 
-#define RECV_BUF (64 * 1024) // kernel dump skbs are at most 32 KiB
-#define MAX_BATCH 256        // datagrams per JS callback; uv_poll is level-triggered
+#define RECV_MAX (64 * 1024)    // one datagram; kernel dump skbs are at most 32 KiB
+#define RECV_BUF (256 * 1024)   // one batch of datagrams handed to JS in a single Buffer
+#define MAX_BATCH 1024          // datagrams per JS callback; uv_poll is level-triggered
 
 typedef struct {
   int fd;
@@ -297,30 +298,30 @@ static void deliver(nlsock *s, int err, napi_value arr) {
   }
 }
 
+// Datagrams go to JS packed in one Buffer as records [u32 length, host order][bytes,
+// padded to 4]: one allocation and one call per batch, not per datagram (a bulk
+// change yields one ACK datagram per request).
 static void on_poll(uv_poll_t *h, int status, int events) {
   nlsock *s = h->data;
   napi_env env = s->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value arr;
-  napi_create_array(env, &arr);
+  size_t off = 0;
   uint32_t n = 0;
   int err = 0;
-  while (err == 0 && n < MAX_BATCH && s->fd >= 0) {
-    ssize_t r = recv(s->fd, s->buf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+  while (n < MAX_BATCH && s->fd >= 0 && off + 4 + RECV_MAX <= RECV_BUF) {
+    ssize_t r = recv(s->fd, s->buf + off + 4, RECV_MAX, MSG_DONTWAIT | MSG_TRUNC);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno; // ENOBUFS: overflow, socket stays usable
       break;
     }
-    if (r > RECV_BUF) {
+    if (r > RECV_MAX) {
       err = EMSGSIZE;
       break;
     }
-    napi_value b;
-    void *copy;
-    if (napi_create_buffer_copy(env, (size_t)r, s->buf, &copy, &b) != napi_ok) break;
-    napi_set_element(env, arr, n++, b);
+    uint32_t len = (uint32_t)r;
+    memcpy(s->buf + off, &len, 4);
+    off += 4 + ((len + 3) & ~3u);
+    n++;
   }
   // libuv stops a poll handle on POLLERR (status < 0), which is how a pending
   // ENOBUFS shows up: the recv above consumed the error, so start it again.
@@ -328,7 +329,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     if (!s->refed) uv_unref((uv_handle_t *)&s->poll);
   }
-  if (n > 0 || err != 0) deliver(s, err, arr);
+  if (n == 0 && err == 0) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value b;
+  void *copy;
+  if (napi_create_buffer_copy(env, off, s->buf, &copy, &b) == napi_ok) deliver(s, err, b);
   napi_close_handle_scope(env, scope);
 }
 

@@ -12,8 +12,9 @@ export interface NativeNetlink {
   portid(h: NativeHandle): number;
   addMembership(h: NativeHandle, group: number): void;
   send(h: NativeHandle, buf: Buffer): number;
-  /** errno 0 with datagrams, or errno (ENOBUFS = overflow) with possibly some datagrams */
-  start(h: NativeHandle, cb: (errno: number, msgs: Buffer[]) => void): void;
+  /** errno 0 with datagrams, or errno (ENOBUFS = overflow) with possibly some datagrams;
+   *  batch = records [u32 length (host order)][datagram, padded to 4] */
+  start(h: NativeHandle, cb: (errno: number, batch: Buffer) => void): void;
   ref(h: NativeHandle, on: boolean): void;
   close(h: NativeHandle): void;
 }

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Attrs, MessageBuilder, splitMessages, type NlMessage } from './attrs.ts';
 import { NetlinkError } from './errors.ts';
-import { r32, ri32, w16 } from './host.ts';
+import { r16, r32, ri32, w16 } from './host.ts';
 import { loadNative, OPEN_CAP_ACK, OPEN_EXT_ACK, OPEN_STRICT_CHK, type NativeHandle, type NativeNetlink } from './native.ts';
 
 export const NETLINK_ROUTE = 0;
@@ -141,7 +141,7 @@ export class NlSocket extends EventEmitter {
       this.close();
       throw toNetlinkError(e, 'NETLINK_ADD_MEMBERSHIP');
     }
-    this.native.start(this.handle, (errno, msgs) => this.onBatch(errno, msgs));
+    this.native.start(this.handle, (errno, batch) => this.onBatch(errno, batch));
     this.setRef(this.isEventSocket);
   }
 
@@ -277,9 +277,14 @@ export class NlSocket extends EventEmitter {
     else this.setRef(this.isEventSocket || this.pending.size > 0);
   }
 
-  private onBatch(errno: number, datagrams: Buffer[]): void {
-    for (const d of datagrams) {
-      for (const m of splitMessages(d)) this.onMessage(m);
+  private onBatch(errno: number, batch: Buffer): void {
+    for (let o = 0; o + 4 <= batch.length; ) {
+      const len = r32(batch, o);
+      const start = o + 4;
+      o = start + ((len + 3) & ~3);
+      // Fast path for a datagram of plain ACKs (bulk changes): no per-message objects.
+      if (!this.isEventSocket && this.onAcks(batch, start, start + len)) continue;
+      for (const m of splitMessages(batch.subarray(start, start + len))) this.onMessage(m);
     }
     if (errno === ENOBUFS) {
       if (this.isEventSocket) this.emit('overflow');
@@ -289,6 +294,23 @@ export class NlSocket extends EventEmitter {
       // never thrown from the receive callback: an unhandled 'error' would end the daemon
       if (this.listenerCount('error') > 0) this.emit('error', new NetlinkError(errno, 'recv'));
     }
+  }
+
+  /** true if every message of d was a successful ACK for a pending request (and has been handled) */
+  private onAcks(d: Buffer, start: number, end: number): boolean {
+    if (end - start < 20) return false;
+    for (let p = start; p + 20 <= end; ) {
+      const len = r32(d, p);
+      if (len < 20 || p + len > end || r16(d, p + 4) !== NLMSG_ERROR || ri32(d, p + 16) !== 0 || r32(d, p + 12) !== this.portid) return false;
+      const q = this.pending.get(r32(d, p + 8));
+      if (!q || q.dump) return false;
+      p += (len + 3) & ~3;
+    }
+    for (let p = start; p + 20 <= end; p += (r32(d, p) + 3) & ~3) {
+      const q = this.pending.get(r32(d, p + 8));
+      if (q) this.finish(q, undefined);
+    }
+    return true;
   }
 
   private onMessage(m: NlMessage): void {
