@@ -55,7 +55,7 @@ export function routeMessage(type: number, r: RouteSpec, oif: number): MessageBu
   const unicast = r.type === 'unicast';
   // like iproute2: a v4 unicast route without gateway is scope link; a delete matches any scope
   const scope = del ? RT_SCOPE_NOWHERE : unicast && !r.gateway && r.family === 4 && oif ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  const m = new MessageBuilder(type, del ? 0 : NLM_F_CREATE | NLM_F_EXCL, rtmsg({ ...r, scope, type: TYPES[r.type] }));
+  const m = new MessageBuilder(type, del ? 0 : NLM_F_CREATE | NLM_F_EXCL, rtmsg({ family: r.family, dstLen: r.dstLen, table: r.table, protocol: r.protocol, scope, type: TYPES[r.type] }));
   m.u32(RTA_TABLE, r.table);
   if (r.dstLen > 0) m.attr(RTA_DST, ipToBytes(r.dst));
   if (oif) m.u32(RTA_OIF, oif);
