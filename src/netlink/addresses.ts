@@ -1,6 +1,7 @@
 // Addresses (RTM_*ADDR, if_addr.h), v4 and v6.
 import type { AddressSpec } from '../model.ts';
 import { Attrs, MessageBuilder, type NlMessage } from './attrs.ts';
+import { NetlinkError } from './errors.ts';
 import { r32, w32 } from './host.ts';
 import { afOf, bytesToIp, familyOfAf, ipToBytes } from './ip.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
@@ -60,7 +61,15 @@ export async function dumpAddresses(s: NlSocket, index: number, nameOf: (index: 
   // with NETLINK_GET_STRICT_CHK the kernel filters by ifa_index itself; we filter again for older kernels
   const m = new MessageBuilder(RTM_GETADDR, 0, ifaddrmsg(0, 0, index));
   const out: AddressInfo[] = [];
-  for (const r of await s.dump(m, `RTM_GETADDR dump${index ? ` ifindex ${index}` : ''}`)) {
+  let msgs: NlMessage[];
+  try {
+    msgs = await s.dump(m, `RTM_GETADDR dump${index ? ` ifindex ${index}` : ''}`);
+  } catch (e) {
+    // strict-checking kernels refuse a filter on a device that is gone: it has no addresses
+    if (index !== 0 && e instanceof NetlinkError && e.code === 'ENODEV') return [];
+    throw e;
+  }
+  for (const r of msgs) {
     if (r.type !== RTM_NEWADDR) continue;
     const x = decodeAddress(r, nameOf);
     if (x && (index === 0 || x.index === index)) out.push(x);

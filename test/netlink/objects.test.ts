@@ -41,6 +41,11 @@ describe('addresses', () => {
     expect((await nl.dumpAddresses('wan0')).map((a) => a.address)).not.toContain('2001:db8::1');
   });
 
+  it('the addresses of a device that is gone: none', async () => {
+    expect(await nl.dumpAddresses(99999)).toEqual([]);
+    expect(await nl.dumpAddresses('nosuch0')).toEqual([]);
+  });
+
   it('an address on a missing device: ENODEV, and the kernel says why', async () => {
     const e = await rejection(nl.addAddress({ family: 4, address: '192.0.2.9', prefixLen: 24, dev: 'nosuch0' }));
     expect(e.code).toBe('ENODEV');
