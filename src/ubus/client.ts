@@ -87,6 +87,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
   private readonly subs = new Set<Subscription>();
   private readonly byId = new Map<number, Target>();
   private watch: EventListener | undefined;
+  private readonly idCache = new Map<string, number>();
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(opts: UbusClientOptions = {}) {
@@ -250,6 +251,7 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
   /** All server-side ids die with the connection. */
   private forgetIds(): void {
     this.byId.clear();
+    this.idCache.clear();
     for (const o of this.objects) {
       o.id = undefined;
       if (o.hasSubscribers) {
@@ -335,9 +337,30 @@ export class UbusClient extends EventEmitter<ClientEvents> implements ObjectHost
 
   /** INVOKE a method by path or object id; resolves with every DATA table, in order. */
   async call(target: string | number, method: string, args: UbusTableInput = {}, opts: RequestOptions = {}): Promise<UbusTable[]> {
-    const id = typeof target === 'number' ? target >>> 0 : await this.lookupId(target, opts);
-    const r = await this.request(MsgType.INVOKE, id, { objid: id, method, data: encodeTableBody(args) }, opts);
-    return r.data.map((d) => (d.attrs.data ? decodeTableBody(d.attrs.data) : ({} as UbusTable)));
+    const data = encodeTableBody(args);
+    const invoke = async (id: number): Promise<UbusTable[]> => {
+      const r = await this.request(MsgType.INVOKE, id, { objid: id, method, data }, opts);
+      return r.data.map((d) => (d.attrs.data ? decodeTableBody(d.attrs.data) : ({} as UbusTable)));
+    };
+    if (typeof target === 'number') return invoke(target >>> 0);
+    // path → id is cached; a NOT_FOUND on a cached id means the object was re-added: look it up again
+    // (the owner's own NOT_FOUND also lands here: re-invoke only if the id really changed, never twice on one object)
+    const cached = this.idCache.get(target);
+    if (cached !== undefined) {
+      try {
+        return await invoke(cached);
+      } catch (e) {
+        if (!(e instanceof UbusError) || e.status !== Status.NOT_FOUND) throw e;
+        this.idCache.delete(target);
+        const id = await this.lookupId(target, opts);
+        this.idCache.set(target, id);
+        if (id === cached) throw e;
+        return invoke(id);
+      }
+    }
+    const id = await this.lookupId(target, opts);
+    this.idCache.set(target, id);
+    return invoke(id);
   }
 
   /** PING ubusd (echoed back). */

@@ -197,6 +197,30 @@ describe('lookup', () => {
     expect(await status(cli.lookupId('network.interface.wan'))).toBe(Status.NOT_FOUND);
   });
 
+  it('calls by path follow an object that was removed and added again (new id)', async () => {
+    const srv = await client();
+    const cli = await client();
+    let obj = await srv.addObject('moving', { m: () => ({ gen: 1 }) });
+    expect(await cli.call('moving', 'm')).toEqual([{ gen: 1 }]);
+    await obj.remove();
+    expect(await status(cli.call('moving', 'm'))).toBe(Status.NOT_FOUND);
+    obj = await srv.addObject('moving', { m: () => ({ gen: 2 }) });
+    expect(await cli.call('moving', 'm')).toEqual([{ gen: 2 }]);
+    await obj.remove();
+    await srv.addObject('moving', { m: () => ({ gen: 3 }) });
+    expect(await cli.call('moving', 'm')).toEqual([{ gen: 3 }]);
+  });
+
+  it('an owner answering NOT_FOUND is not invoked twice', async () => {
+    const srv = await client();
+    const cli = await client();
+    let n = 0;
+    await srv.addObject('nf', { m: () => (n++, Status.NOT_FOUND) });
+    expect(await status(cli.call('nf', 'm'))).toBe(Status.NOT_FOUND);
+    expect(await status(cli.call('nf', 'm'))).toBe(Status.NOT_FOUND);
+    expect(n).toBe(2);
+  });
+
   it('"OK without DATA" (ACL-hidden) is not found', async () => {
     const srv = await client();
     await srv.addObject('secret', { m: () => undefined });
