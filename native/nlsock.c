@@ -138,7 +138,10 @@ static int open_in_netns(const char *netns, int protocol, int *err) {
     *err = fd < 0 ? errno : 0;
     return fd;
   }
-  if (strchr(netns, '/') != NULL || netns[0] == '.' || netns[0] == 0) {
+  // "@new": a private, empty namespace that lives as long as this socket (the
+  // daemon's capability probe creates and deletes devices there, harmlessly).
+  int fresh = strcmp(netns, "@new") == 0;
+  if (!fresh && (strchr(netns, '/') != NULL || netns[0] == '.' || netns[0] == 0)) {
     *err = EINVAL;
     return -1;
   }
@@ -149,13 +152,13 @@ static int open_in_netns(const char *netns, int protocol, int *err) {
     *err = errno;
     return -1;
   }
-  target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
+  target = fresh ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+  if (!fresh && target < 0) {
     *err = errno;
     close(self);
     return -1;
   }
-  if (setns(target, CLONE_NEWNET) < 0) {
+  if (fresh ? unshare(CLONE_NEWNET) < 0 : setns(target, CLONE_NEWNET) < 0) {
     *err = errno;
     close(self);
     close(target);
@@ -168,7 +171,7 @@ static int open_in_netns(const char *netns, int protocol, int *err) {
     napi_fatal_error("xfrmd_netlink", NAPI_AUTO_LENGTH, "cannot return to own network namespace", NAPI_AUTO_LENGTH);
   }
   close(self);
-  close(target);
+  if (target >= 0) close(target);
   return fd;
 }
 

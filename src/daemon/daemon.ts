@@ -13,6 +13,7 @@ import type { Kernel } from '../reconcile/kernel.ts';
 import { StateStore } from '../state/store.ts';
 import { InterfaceManager } from './manager.ts';
 import { Netifd, type Bus } from './netifd.ts';
+import { probeCapabilities, type Capabilities } from './probe.ts';
 
 export interface KernelEvents {
   on(event: 'linkNew', cb: (l: { index: number; name: string }) => void): void;
@@ -28,6 +29,8 @@ export interface DaemonOptions {
   kernelEvents?: KernelEvents;
   log: Logger;
   retryMs?: number;
+  /** what the kernel can do; default: probe it in a private namespace */
+  probe?: () => Promise<Capabilities>;
 }
 
 export interface Daemon {
@@ -56,6 +59,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const client = new UbusClient({ socketPath: o.socketPath, reconnect: true, logger: log });
   const netifd = new Netifd(busOf(client));
   const manager = new InterfaceManager({ kernel: o.kernel, netifd, store: new StateStore(o.stateDir), log, retryMs: o.retryMs });
+
+  const caps = await (o.probe ?? probeCapabilities)();
+  manager.capabilities = caps;
+  if (caps.xfrmInterface) log.info({ caps }, 'kernel capabilities');
+  else log.warn({ caps }, caps.hint ?? 'no XFRM interface support');
 
   const nameArg = (req: UbusRequest): string => {
     const name = req.args.interface;
@@ -96,10 +104,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           if (!r) throw new UbusError(Status.NOT_FOUND);
           return { ...r };
         }
-        return { interfaces: manager.status().map((r) => ({ ...r })) };
+        return { capabilities: { ...caps }, interfaces: manager.status().map((r) => ({ ...r })) };
       },
     },
-    dump: { handler: () => ({ interfaces: manager.status().map((r) => ({ ...r })) }) },
+    dump: { handler: () => ({ capabilities: { ...caps }, interfaces: manager.status().map((r) => ({ ...r })) }) },
   });
 
   // Parent changes: netifd events (ifup/ifdown of a tunlink) and interface updates.

@@ -12,6 +12,7 @@ import { applyPlan, removeInstalled, type Installed } from '../reconcile/reconci
 import type { StateStore } from '../state/store.ts';
 import type { Netifd } from './netifd.ts';
 import { prepare, type Prepared } from './prepare.ts';
+import type { Capabilities } from './probe.ts';
 
 export type Phase = 'setting-up' | 'up' | 'waiting' | 'error' | 'down';
 
@@ -63,6 +64,8 @@ export class InterfaceManager {
   private readonly log: Logger;
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
+  /** set by the daemon after its start-up probe */
+  capabilities: Capabilities | undefined;
 
   constructor(o: ManagerOptions) {
     this.kernel = o.kernel;
@@ -112,6 +115,7 @@ export class InterfaceManager {
     try {
       const prepared = prepare(m.name, config, this.others(m.name));
       m.prepared = prepared;
+      this.checkCapabilities(prepared);
       const parent = await this.resolveParent(m, prepared);
       m.offload = await this.checkOffload(prepared, parent?.device);
       const plan = prepared.plan(parent ? { ifindex: parent.index, name: parent.device } : undefined);
@@ -144,6 +148,19 @@ export class InterfaceManager {
     } catch (e) {
       await this.fail(m, e);
       throw e;
+    }
+  }
+
+  /** Refuse early, with the fix, what this kernel cannot do (found by the start-up probe). */
+  private checkCapabilities(p: Prepared): void {
+    const caps = this.capabilities;
+    if (!caps) return;
+    if (!caps.xfrmInterface) throw new XfrmdError('NO_KERNEL_SUPPORT', caps.hint ?? 'this kernel cannot create XFRM interfaces: install kmod-xfrm-interface');
+    if (p.config.external && !caps.collectMetadata) {
+      throw new XfrmdError('EXTERNAL_UNSUPPORTED', `option external needs Linux 6.1 or later (collect_md XFRM devices); this kernel is ${caps.kernel}`);
+    }
+    if (p.offload === 'packet' && !caps.packetOffloadApi) {
+      throw new XfrmdError('OFFLOAD_UNSUPPORTED', `offload packet needs Linux 6.2 or later; this kernel is ${caps.kernel}`);
     }
   }
 

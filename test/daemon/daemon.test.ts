@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
+import type { Capabilities } from '../../src/daemon/probe.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { TestBroker } from '../support/broker.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
@@ -18,6 +19,7 @@ let stateDir: string;
 let daemon: Daemon | undefined;
 let netifdBus: UbusClient;
 let netifd: FakeNetifd;
+let caps: Capabilities;
 const clients: UbusClient[] = [];
 
 async function client(): Promise<UbusClient> {
@@ -28,7 +30,7 @@ async function client(): Promise<UbusClient> {
 }
 
 async function start(): Promise<Daemon> {
-  daemon = await startDaemon({ socketPath: broker.socketPath, kernel, stateDir, log: silentLogger, retryMs: 50 });
+  daemon = await startDaemon({ socketPath: broker.socketPath, kernel, stateDir, log: silentLogger, retryMs: 50, probe: async () => caps });
   await daemon.ready;
   return daemon;
 }
@@ -45,6 +47,7 @@ beforeEach(async () => {
   broker = await TestBroker.start();
   kernel = new FakeKernel();
   kernel.addDevice('eth0');
+  caps = { kernel: '6.12.0', xfrmInterface: true, collectMetadata: true, packetOffloadApi: true };
   stateDir = mkdtempSync(join(tmpdir(), 'xfrmd-state-'));
   netifdBus = await client();
   netifd = new FakeNetifd({
@@ -179,6 +182,21 @@ describe('xfrmd daemon with netifd', () => {
     await start();
     expect((await kernel.getLink('vpn0'))?.index).toBe(index);
     expect(await kernel.getLink('vpn1')).toBeUndefined();
+  });
+
+  it('on a kernel without XFRM interfaces: NO_KERNEL_SUPPORT naming the package, no loop, kernel untouched', async () => {
+    caps = { kernel: '5.4.0', xfrmInterface: false, collectMetadata: false, packetOffloadApi: false, hint: 'this kernel cannot create XFRM interfaces (CONFIG_XFRM_INTERFACE): install kmod-xfrm-interface' };
+    const iface = vpn();
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.errors.length > 0 && iface.state === 'down', 'error');
+    expect(iface.errors[0]).toMatchObject({ code: 'NO_KERNEL_SUPPORT' });
+    expect(iface.errors[0]!.data.join(' ')).toContain('kmod-xfrm-interface');
+    expect(iface.setups).toBe(1);
+    expect(kernel.calls).not.toContain('createXfrmLink');
+    const [st] = await (await client()).call('xfrmd', 'status', {});
+    expect(st).toMatchObject({ capabilities: { xfrmInterface: false } });
   });
 
   it('rejects setup calls without an interface name', async () => {
