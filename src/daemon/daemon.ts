@@ -155,6 +155,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     return resyncing;
   };
   o.kernelEvents?.on('overflow', () => void resync('kernel events overflowed'));
+  // netifd restarted: it sets everything up again; drop what it no longer has.
+  await client.listen('ubus.object.add', (_ev, data) => {
+    if (data.path === 'network.interface') void resync('netifd (re)started');
+  });
   client.on('reconnect', () => void resync('ubus reconnected'));
 
   const ready = resync('start');
