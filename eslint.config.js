@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'files/www/**'] },
+  { ignores: ["dist/**", "node_modules/**", ".cache/**", "files/www/**", "native/build/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -2,10 +2,11 @@
 // and the README option table. `--check` only reports drift (used by a test).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderOptionTable, renderRoutingNotes } from '../src/config/options-doc.ts';
-import { dumpLine } from '../src/config/schema.ts';
+import { dumpLine, OPTIONS } from '../src/config/schema.ts';
 
 export const SHIM = 'files/lib/netifd/proto/xfrm.sh';
 export const README = 'README.md';
+export const LUCI = 'files/www/luci-static/resources/protocol/xfrm.js';
 const BEGIN = '<!-- options:begin (generated from src/config/schema.ts by `npm run gen`) -->';
 const END = '<!-- options:end -->';
 
@@ -14,6 +15,22 @@ export function stampShim(text: string): string {
   const line = dumpLine();
   if (line.includes("'")) throw new Error('dump line contains a single quote');
   return text.replace(/^XFRMD_DUMP='.*'$/m, `XFRMD_DUMP='${line}'`);
+}
+
+/** What LuCI needs of each option, as a JS literal between the markers. */
+export function stampLuci(text: string): string {
+  const list = OPTIONS.map((o) => ({
+    name: o.name,
+    group: o.group,
+    list: o.list,
+    flag: o.type === 'bool' || o.format.startsWith('boolean'),
+    ...(o.default !== undefined ? { default: o.default } : {}),
+    ...(o.values ? { values: o.values } : {}),
+    ...(o.range ? { range: o.range } : {}),
+    format: o.format,
+    description: o.description,
+  }));
+  return text.replace(/\/\* options:begin \*\/[\s\S]*?\/\* options:end \*\//, () => `/* options:begin */${JSON.stringify(list)}/* options:end */`);
 }
 
 export function stampReadme(text: string): string {
@@ -29,6 +46,7 @@ function main(): number {
   for (const [file, stamp] of [
     [SHIM, stampShim],
     [README, stampReadme],
+    [LUCI, stampLuci],
   ] as const) {
     const before = readFileSync(file, 'utf8');
     const after = stamp(before);
