@@ -167,3 +167,26 @@ describe('our server side matches libubus', () => {
     expect(s2c('f_server_owner').length).toBeGreaterThan(0);
   });
 });
+
+describe('wire adapter: the spec §12 worked examples', () => {
+  const hex = (s: string): string => s.replace(/[^0-9a-f]/gi, '').toLowerCase();
+  it('LOOKUP, INVOKE with empty DATA, DATA reply, STATUS', async () => {
+    const { encodeMessage, decodeMessage, encodeTableBody, decodeTableBody, MsgType } = await import('../../src/ubus/wire.ts');
+    const lookup = encodeMessage({ type: MsgType.LOOKUP, seq: 1, peer: 0, attrs: { objpath: 'network.interface.lan' } });
+    expect(lookup.toString('hex')).toBe(hex('00 04 00 01 00 00 00 00 00 00 00 20 02 00 00 1a 6e 65 74 77 6f 72 6b 2e 69 6e 74 65 72 66 61 63 65 2e 6c 61 6e 00 00 00'));
+    const st = decodeMessage(Buffer.from(hex('00 01 00 01 00 00 00 00 00 00 00 0c 01 00 00 08 00 00 00 00'), 'hex'));
+    expect(st).toEqual({ type: MsgType.STATUS, seq: 1, peer: 0, attrs: { status: 0 } });
+    const inv = encodeMessage({ type: MsgType.INVOKE, seq: 2, peer: 0x1234abcd, attrs: { objid: 0x1234abcd, method: 'status', data: Buffer.alloc(0) } });
+    expect(inv.toString('hex')).toBe(hex('00 05 00 02 12 34 ab cd 00 00 00 1c 03 00 00 08 12 34 ab cd 04 00 00 0b 73 74 61 74 75 73 00 00 07 00 00 04'));
+    const data = encodeMessage({ type: MsgType.DATA, seq: 2, peer: 0x5a3c19f2, attrs: { objid: 0x1234abcd, data: encodeTableBody({ up: true, l3_device: 'eth0' }) } });
+    expect(data.toString('hex')).toBe(hex(`00 02 00 02 5a 3c 19 f2 00 00 00 38 03 00 00 08 12 34 ab cd 07 00 00 2c
+      87 00 00 0d 00 02 75 70 00 00 00 00 01 00 00 00 83 00 00 15 00 09 6c 33 5f 64 65 76 69 63 65 00 65 74 68 30 00 00 00 00`));
+    expect(decodeTableBody(decodeMessage(data).attrs.data!)).toEqual({ up: true, l3_device: 'eth0' });
+    const status = encodeMessage({ type: MsgType.STATUS, seq: 2, peer: 0x5a3c19f2, attrs: { status: 0, objid: 0x1234abcd } });
+    expect(status.toString('hex')).toBe(hex('00 01 00 02 5a 3c 19 f2 00 00 00 14 01 00 00 08 00 00 00 00 03 00 00 08 12 34 ab cd'));
+    expect(encodeTableBody({ dns: ['1.1.1.1'] }).toString('hex')).toBe(hex('81 00 00 1c 00 03 64 6e 73 00 00 00 83 00 00 10 00 00 00 00 31 2e 31 2e 31 2e 31 00'));
+    expect(encodeTableBody({ e: null }).toString('hex')).toBe(hex('80 00 00 08 00 01 65 00'));
+    expect(encodeTableBody({ d: 1.5 }).toString('hex')).toBe(hex('88 00 00 10 00 01 64 00 3f f8 00 00 00 00 00 00'));
+    expect(decodeTableBody(encodeTableBody({ big: 3000000000, neg: -5, s: 'x', t: { a: [1, 'b'] } }))).toEqual({ big: 3000000000, neg: -5, s: 'x', t: { a: [1, 'b'] } });
+  });
+});
