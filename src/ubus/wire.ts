@@ -1,7 +1,11 @@
 // The connection layer's view of the codec: message header + typed ubus
-// attributes, blobmsg table bodies. Kept as one narrow module so the
-// connection/client code does not depend on the codec's exact shapes.
-// INTERIM: a self-contained implementation until blob.ts/blobmsg.ts/message.ts land.
+// attributes, blobmsg table bodies (spec §2-§6). Kept as one narrow module so
+// connection/client/object code does not depend on the codec's exact shapes.
+// INTERIM: self-contained until src/ubus/{blob,blobmsg,message}.ts land; then
+// this file becomes a thin adapter over them with the same exports
+// (BlobmsgType, int8/int32/int64/double/bool/string, encode/decode helpers),
+// so modules importing from here keep working.
+// INT64 decodes to a number when it is a safe integer, else to a bigint.
 
 export const MsgType = {
   HELLO: 0, STATUS: 1, DATA: 2, PING: 3, LOOKUP: 4, INVOKE: 5, ADD_OBJECT: 6, REMOVE_OBJECT: 7,
