@@ -1,5 +1,7 @@
 // Bundles the daemon and CLI into one file for the router (dist/xfrmd.mjs), and
-// puts our netlink socket addon beside it (src/netlink/native.ts looks there).
+// puts our netlink socket addon beside it (src/netlink/native.ts looks there). The
+// `netlink` package is bundled: only its pure-JS rtnetlink encoders (deep imports),
+// never its binding, so the bundle needs no node_modules on the router.
 import { build } from 'esbuild';
 import { statSync, chmodSync, copyFileSync, existsSync } from 'node:fs';
 
@@ -13,7 +15,6 @@ await build({
   target: 'node20',
   minify: true,
   legalComments: 'none',
-  external: ['netlink'],
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __xfrmdCreateRequire } from 'node:module';\nconst require = __xfrmdCreateRequire(import.meta.url);",
   },

@@ -1,19 +1,15 @@
 // Addresses (RTM_*ADDR, if_addr.h), v4 and v6.
 import type { AddressSpec } from '../model.ts';
-import { Attrs, MessageBuilder, type NlMessage } from './attrs.ts';
+import { formatAddressFlags, formatAddressMessage, parseAddressMessage } from 'netlink/dist/rt/structs.js';
+import type { MessageBuilder, NlMessage } from './attrs.ts';
 import { NetlinkError } from './errors.ts';
-import { r32, w32 } from './host.ts';
 import { afOf, bytesToIp, familyOfAf, ipToBytes } from './ip.ts';
+import { pkgMessage } from './rtpkg.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
 
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-const IFA_FLAGS = 8;
-/** no duplicate address detection: tunnel addresses are usable at once (no "tentative") */
-const IFA_F_NODAD = 0x02;
 
 export interface AddressInfo extends AddressSpec {
   index: number;
@@ -22,44 +18,48 @@ export interface AddressInfo extends AddressSpec {
   flags: number;
 }
 
-function ifaddrmsg(af: number, prefixLen: number, index: number): Buffer {
-  const b = Buffer.alloc(8);
-  b[0] = af;
-  b[1] = prefixLen;
-  w32(b, index, 4);
-  return b;
-}
-
 export function addressMessage(type: number, a: AddressSpec, index: number): MessageBuilder {
-  const m = new MessageBuilder(type, type === RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0, ifaddrmsg(afOf(a.family), a.prefixLen, index));
   const bytes = ipToBytes(a.address);
-  m.attr(IFA_LOCAL, bytes).attr(IFA_ADDRESS, bytes);
-  if (type === RTM_NEWADDR && a.family === 6) m.u32(IFA_FLAGS, IFA_F_NODAD);
-  return m;
+  return pkgMessage(type, type === RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0, (out) =>
+    formatAddressMessage(
+      {
+        kind: 'address',
+        data: { family: afOf(a.family), prefixlen: a.prefixLen, index },
+        // nodad: tunnel addresses are usable at once (no "tentative")
+        attrs: { local: bytes, address: bytes, ...(type === RTM_NEWADDR && a.family === 6 ? { flags: { nodad: true } } : {}) },
+      },
+      out,
+    ),
+  );
 }
 
 export function decodeAddress(m: NlMessage, nameOf: (index: number) => string | undefined): AddressInfo | undefined {
-  if (m.data.length < 8) return undefined;
-  const family = familyOfAf(m.data[0] ?? 0);
+  let p: ReturnType<typeof parseAddressMessage>;
+  try {
+    p = parseAddressMessage(m.data);
+  } catch {
+    return undefined; // short or malformed
+  }
+  const { data: h, attrs: a } = p;
+  const family = familyOfAf(h.family ?? 0);
   if (!family) return undefined;
-  const index = r32(m.data, 4);
-  const a = Attrs.parse(m.data, 8);
-  const raw = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS);
+  const index = h.index ?? 0;
+  const raw = a.local ?? a.address;
   if (!raw) return undefined;
   return {
     family,
     address: bytesToIp(raw, family),
-    prefixLen: m.data[1] ?? 0,
+    prefixLen: h.prefixlen ?? 0,
     dev: nameOf(index) ?? '',
     index,
-    scope: m.data[3] ?? 0,
-    flags: a.u32(IFA_FLAGS) ?? m.data[2] ?? 0,
+    scope: h.scope ?? 0,
+    flags: formatAddressFlags(a.flags ?? h.flags ?? {}),
   };
 }
 
 export async function dumpAddresses(s: NlSocket, index: number, nameOf: (index: number) => string | undefined): Promise<AddressInfo[]> {
   // with NETLINK_GET_STRICT_CHK the kernel filters by ifa_index itself; we filter again for older kernels
-  const m = new MessageBuilder(RTM_GETADDR, 0, ifaddrmsg(0, 0, index));
+  const m = pkgMessage(RTM_GETADDR, 0, (out) => formatAddressMessage({ kind: 'address', data: { index }, attrs: {} }, out));
   const out: AddressInfo[] = [];
   let msgs: NlMessage[];
   try {

@@ -1,7 +1,8 @@
-// Netlink message and attribute (TLV) codec. Written here rather than taken from
-// the `netlink` package because that one drops unknown attributes on parse, throws
-// on unknown ones when encoding and cannot set NLA_F_NESTED (genetlink families
-// such as ethtool reject nests without it).
+// Netlink message framing and attribute (TLV) codec. rtnetlink bodies are encoded by
+// the `netlink` package (rtpkg.ts); this codec frames them and is the whole encoder
+// for XFRM and ethtool, because the package drops unknown attributes on parse, throws
+// on unknown ones when encoding and cannot set NLA_F_NESTED (genetlink families such
+// as ethtool reject nests without it).
 import { r16, r32, w16, w32 } from './host.ts';
 
 export const NLMSG_HDRLEN = 16;
@@ -43,6 +44,18 @@ export class MessageBuilder {
     this.buf.fill(0, at, at + align4(n));
     this.len += align4(n);
     return at;
+  }
+
+  /** appends already-encoded bytes (a fixed struct plus attributes, e.g. the `netlink` package's AttrStream output) */
+  parts(parts: readonly Uint8Array[]): this {
+    let total = 0;
+    for (const p of parts) total += p.length;
+    let at = this.reserve(total);
+    for (const p of parts) {
+      this.buf.set(p, at);
+      at += p.length;
+    }
+    return this;
   }
 
   private bytesRaw(b: Buffer): void {

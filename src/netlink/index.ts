@@ -1,11 +1,18 @@
 // src/netlink: the only module that talks to the kernel (like netifd's system.h).
 //
-// Sockets come from our own N-API addon (native/nlsock.c), not from the `netlink`
-// package's binding: that binding aborts the process on ENOBUFS, cannot enable
-// extended acks or strict checking, loses errno and ships glibc-only prebuilds.
-// Encoding is our own small TLV codec (attrs.ts) because the package's drops
-// unknown attributes and cannot flag nests NLA_F_NESTED. Nothing here loads the
-// `netlink` package at all, so its missing/unbuildable binary never matters.
+// The split, and why:
+//  - rtnetlink message bodies (ifinfomsg/ifaddrmsg/rtmsg/fib_rule_hdr and their attributes,
+//    IFLA_LINKINFO kind "xfrm" included) are encoded and parsed by the `netlink` package
+//    (our chosen dependency), through rtpkg.ts and deep imports of its pure-JS modules
+//    (dist/structs.js, dist/rt/*.js); the few attributes it cannot express are ours, each
+//    marked "package has no …" where it happens.
+//  - Sockets are our N-API addon (native/nlsock.c, native.ts, socket.ts), never the package's
+//    binding: that one aborts the process on ENOBUFS, cannot enable extended acks or strict
+//    checking, loses errno and ships glibc-only prebuilds. Nothing here loads its .node file.
+//  - XFRM (xfrm.ts) and ethtool genetlink (ethtool.ts) use our TLV codec (attrs.ts): the
+//    package has no XFRM encoders, drops unknown attributes on parse, throws on unknown ones
+//    when encoding, and cannot flag nests NLA_F_NESTED (ethtool rejects nests without it).
+//  Both codecs follow the host byte order (OpenWrt includes big-endian MIPS).
 //
 // API (all async, model.ts types in, model.ts-compatible types out):
 //   const nl = Netlink.open({ netns?: 'NAME', timeoutMs?, window? })  // netns: /run/netns/NAME

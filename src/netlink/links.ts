@@ -2,34 +2,24 @@
 // plus veth/dummy/bridge for tests and benchmarks.
 import type { XfrmLinkSpec } from '../model.ts';
 import type { LinkState } from '../reconcile/kernel.ts';
-import { Attrs, MessageBuilder, type NlMessage } from './attrs.ts';
+import { formatDeviceFlags, formatLinkMessage, parseLinkMessage } from 'netlink/dist/rt/structs.js';
+import { formatInfo, formatVethInfo, formatXfrm, parseInfo, parseXfrm, type LinkAttrs } from 'netlink/dist/rt/ifla.js';
+import { getU32, putU32 } from 'netlink/dist/structs.js';
+import { Attrs, type MessageBuilder, type NlMessage } from './attrs.ts';
 import { NetlinkError } from './errors.ts';
-import { r32, ri32, w16, w32, wi32 } from './host.ts';
+import { pkgMessage, streamBuffer } from './rtpkg.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_MTU = 4;
-const IFLA_LINK = 5;
-const IFLA_MASTER = 10;
-const IFLA_OPERSTATE = 16;
-const IFLA_LINKINFO = 18;
-const IFLA_EXT_MASK = 29;
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
-const IFLA_XFRM_LINK = 1;
-const IFLA_XFRM_IF_ID = 2;
+// package's Xfrm has no collect_metadata: a flag attribute we add/read ourselves
 const IFLA_XFRM_COLLECT_METADATA = 3;
-const VETH_INFO_PEER = 1;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 
 export const IFF_UP = 0x1;
 export const IFF_MULTICAST = 0x1000;
-const IFINFOMSG_LEN = 16;
 
 const OPERSTATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
 export type OperState = (typeof OPERSTATES)[number];
@@ -55,16 +45,6 @@ export interface LinkChange {
 
 export type LinkRef = string | number;
 
-function ifinfomsg(index = 0, flags = 0, change = 0): Buffer {
-  const b = Buffer.alloc(IFINFOMSG_LEN);
-  b[0] = 0; // AF_UNSPEC
-  w16(b, 0, 2);
-  wi32(b, index, 4);
-  w32(b, flags, 8);
-  w32(b, change, 12);
-  return b;
-}
-
 function flagsOf(c: LinkChange): { flags: number; change: number } {
   let flags = 0;
   let change = 0;
@@ -79,40 +59,47 @@ function flagsOf(c: LinkChange): { flags: number; change: number } {
   return { flags, change };
 }
 
-/** Puts the device reference: index in the header, or IFLA_IFNAME. */
-function refMsg(type: number, flags: number, ref: LinkRef, f = 0, change = 0): MessageBuilder {
-  const m = new MessageBuilder(type, flags, ifinfomsg(typeof ref === 'number' ? ref : 0, f, change));
-  if (typeof ref === 'string') m.str(IFLA_IFNAME, ref);
-  return m;
+/** ifinfomsg + attributes, formatted by the package; the device goes in the header (index) or IFLA_IFNAME. */
+function linkMsg(type: number, nlFlags: number, ref: LinkRef, attrs: LinkAttrs, f = 0, change = 0): MessageBuilder {
+  const index = typeof ref === 'number' ? ref : 0;
+  const a: LinkAttrs = typeof ref === 'string' ? { ifname: ref, ...attrs } : attrs;
+  return pkgMessage(type, nlFlags, (out) => formatLinkMessage({ kind: 'link', data: { index, flags: { __unknown: f }, change: { __unknown: change } }, attrs: a }, out));
 }
 
 export function decodeLink(m: NlMessage): LinkInfo | undefined {
-  if (m.data.length < IFINFOMSG_LEN) return undefined;
-  const index = ri32(m.data, 4);
-  const flags = r32(m.data, 8);
-  const a = Attrs.parse(m.data, IFINFOMSG_LEN);
-  const info = a.nested(IFLA_LINKINFO);
-  const kind = info?.str(IFLA_INFO_KIND);
-  const mac = a.get(IFLA_ADDRESS);
+  let p: ReturnType<typeof parseLinkMessage>;
+  try {
+    p = parseLinkMessage(m.data);
+  } catch {
+    return undefined; // short or malformed
+  }
+  const { data, attrs: a } = p;
+  const flags = formatDeviceFlags(data.flags ?? {});
+  const info = a.linkinfo ? parseInfo(a.linkinfo) : undefined;
+  const kind = info?.kind;
+  const mac = a.address;
   const l: LinkInfo = {
-    name: a.str(IFLA_IFNAME) ?? '',
-    index,
+    name: a.ifname ?? '',
+    index: data.index ?? 0,
     kind,
     up: (flags & IFF_UP) !== 0,
-    mtu: a.u32(IFLA_MTU) ?? 0,
+    mtu: a.mtu ?? 0,
     multicast: (flags & IFF_MULTICAST) !== 0,
     flags,
-    operstate: OPERSTATES[a.u8(IFLA_OPERSTATE) ?? 0] ?? 'unknown',
-    parent: a.u32(IFLA_LINK) ?? 0,
-    master: a.u32(IFLA_MASTER) ?? 0,
+    operstate: OPERSTATES[a.operstate ?? 0] ?? 'unknown',
+    // package has IFLA_LINK as raw bytes
+    parent: a.link && a.link.length >= 4 ? getU32(a.link) : 0,
+    master: a.master ?? 0,
   };
   if (mac && mac.length > 0) l.mac = [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':');
   if (kind === 'xfrm') {
-    const d = info?.nested(IFLA_INFO_DATA);
+    const d = info?.data;
+    const x = d ? parseXfrm(d) : {};
     l.xfrm = {
-      ifId: d?.u32(IFLA_XFRM_IF_ID) ?? 0,
-      link: d?.u32(IFLA_XFRM_LINK) ?? 0,
-      collectMetadata: d?.has(IFLA_XFRM_COLLECT_METADATA) ?? false,
+      ifId: x.ifId ?? 0,
+      link: x.link ?? 0,
+      // package's parser drops attributes it does not know (collect_metadata)
+      collectMetadata: d ? Attrs.parse(d).has(IFLA_XFRM_COLLECT_METADATA) : false,
     };
   }
   return l;
@@ -121,7 +108,7 @@ export function decodeLink(m: NlMessage): LinkInfo | undefined {
 const refText = (ref: LinkRef): string => (typeof ref === 'number' ? `ifindex ${ref}` : ref);
 
 export async function getLink(s: NlSocket, ref: LinkRef): Promise<LinkInfo | undefined> {
-  const m = refMsg(RTM_GETLINK, 0, ref).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  const m = linkMsg(RTM_GETLINK, 0, ref, { extMask: putU32(RTEXT_FILTER_SKIP_STATS) });
   try {
     const r = await s.request(m, `RTM_GETLINK ${refText(ref)}`);
     return r[0] ? decodeLink(r[0]) : undefined;
@@ -132,7 +119,7 @@ export async function getLink(s: NlSocket, ref: LinkRef): Promise<LinkInfo | und
 }
 
 export async function dumpLinks(s: NlSocket): Promise<LinkInfo[]> {
-  const m = new MessageBuilder(RTM_GETLINK, 0, ifinfomsg()).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  const m = linkMsg(RTM_GETLINK, 0, 0, { extMask: putU32(RTEXT_FILTER_SKIP_STATS) });
   const out: LinkInfo[] = [];
   for (const r of await s.dump(m, 'RTM_GETLINK dump')) {
     if (r.type !== RTM_NEWLINK) continue;
@@ -145,19 +132,14 @@ export async function dumpLinks(s: NlSocket): Promise<LinkInfo[]> {
 /** RTM_NEWLINK kind "xfrm", CREATE|EXCL: an existing name or if_id is EEXIST. */
 export function xfrmLinkMessage(spec: XfrmLinkSpec): MessageBuilder {
   const { flags, change } = flagsOf({ multicast: spec.multicast });
-  const m = new MessageBuilder(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, flags, change));
-  m.str(IFLA_IFNAME, spec.name);
-  if (spec.mtu > 0) m.u32(IFLA_MTU, spec.mtu);
-  m.nest(IFLA_LINKINFO, (li) => {
-    li.str(IFLA_INFO_KIND, 'xfrm');
-    li.nest(IFLA_INFO_DATA, (d) => {
-      // if_id 0 is sent as asked: the kernel's own message ("if_id must be non zero") is clearer than ours
-      if (!spec.collectMetadata || spec.ifId !== 0) d.u32(IFLA_XFRM_IF_ID, spec.ifId);
-      if (spec.link) d.u32(IFLA_XFRM_LINK, spec.link);
-      if (spec.collectMetadata) d.flag(IFLA_XFRM_COLLECT_METADATA);
-    });
+  const data = streamBuffer((out) => {
+    // if_id 0 is sent as asked: the kernel's own message ("if_id must be non zero") is clearer than ours
+    out.emit(formatXfrm({ ...(!spec.collectMetadata || spec.ifId !== 0 ? { ifId: spec.ifId } : {}), ...(spec.link ? { link: spec.link } : {}) }));
+    // package has no IFLA_XFRM_COLLECT_METADATA (and throws on unknown keys): pushed as a raw flag
+    if (spec.collectMetadata) out.push(IFLA_XFRM_COLLECT_METADATA, Buffer.alloc(0));
   });
-  return m;
+  const attrs: LinkAttrs = { ...(spec.mtu > 0 ? { mtu: spec.mtu } : {}), linkinfo: streamBuffer(formatInfo({ kind: 'xfrm', data })) };
+  return linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, spec.name, attrs, flags, change);
 }
 
 export async function createXfrmLink(s: NlSocket, spec: XfrmLinkSpec): Promise<LinkInfo> {
@@ -177,23 +159,12 @@ export interface CreateLinkOptions {
 /** Creates a kind-only device (veth with peer, dummy, bridge …), CREATE|EXCL. */
 export async function createLink(s: NlSocket, name: string, kind: string, o: CreateLinkOptions = {}): Promise<LinkInfo> {
   const { flags, change } = flagsOf({ up: o.up });
-  const m = new MessageBuilder(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, flags, change));
-  m.str(IFLA_IFNAME, name);
-  if (o.mtu) m.u32(IFLA_MTU, o.mtu);
-  m.nest(IFLA_LINKINFO, (li) => {
-    li.str(IFLA_INFO_KIND, kind);
-    if (kind === 'veth' && o.peer !== undefined) {
-      const peer = o.peer;
-      li.nest(IFLA_INFO_DATA, (d) =>
-        d.nest(VETH_INFO_PEER, (p) => {
-          // the peer's payload is an ifinfomsg followed by its attributes
-          p.reserve(IFINFOMSG_LEN);
-          p.str(IFLA_IFNAME, peer);
-          if (o.mtu) p.u32(IFLA_MTU, o.mtu);
-        }),
-      );
-    }
-  });
+  const mtu = o.mtu ? { mtu: o.mtu } : {};
+  const peer = kind === 'veth' && o.peer !== undefined ? o.peer : undefined;
+  // the veth peer's payload is an ifinfomsg followed by its attributes
+  const data = peer === undefined ? undefined : streamBuffer(formatVethInfo({ peer: streamBuffer((out) => formatLinkMessage({ kind: 'link', data: {}, attrs: { ifname: peer, ...mtu } }, out)) }));
+  const linkinfo = streamBuffer(formatInfo({ kind, ...(data ? { data } : {}) }));
+  const m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name, { ...mtu, linkinfo }, flags, change);
   await s.request(m, `RTM_NEWLINK ${kind} ${name}`);
   const l = await getLink(s, name);
   if (!l) throw new NetlinkError(19, `RTM_GETLINK ${name}`, undefined, 'created link vanished');
@@ -202,8 +173,7 @@ export async function createLink(s: NlSocket, name: string, kind: string, o: Cre
 
 export async function setLink(s: NlSocket, ref: LinkRef, c: LinkChange): Promise<void> {
   const { flags, change } = flagsOf(c);
-  const m = refMsg(RTM_NEWLINK, 0, ref, flags, change);
-  if (c.mtu !== undefined) m.u32(IFLA_MTU, c.mtu);
+  const m = linkMsg(RTM_NEWLINK, 0, ref, c.mtu !== undefined ? { mtu: c.mtu } : {}, flags, change);
   const what = Object.entries(c)
     .map(([k, v]) => `${k} ${String(v)}`)
     .join(' ');
@@ -211,5 +181,5 @@ export async function setLink(s: NlSocket, ref: LinkRef, c: LinkChange): Promise
 }
 
 export async function deleteLink(s: NlSocket, ref: LinkRef): Promise<void> {
-  await s.request(refMsg(RTM_DELLINK, 0, ref), `RTM_DELLINK ${refText(ref)}`);
+  await s.request(linkMsg(RTM_DELLINK, 0, ref, {}), `RTM_DELLINK ${refText(ref)}`);
 }

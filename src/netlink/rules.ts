@@ -1,25 +1,15 @@
 // Policy routing rules (RTM_*RULE, fib_rules.h), v4 and v6, every field RuleSpec has.
 import type { RuleSpec } from '../model.ts';
-import { Attrs, MessageBuilder, type NlMessage } from './attrs.ts';
-import { r32, w32 } from './host.ts';
+import { formatRuleMessage, parseRuleMessage, RuleAction, type RuleAttrs } from 'netlink/dist/rt/structs.js';
+import { getU32, putU32 } from 'netlink/dist/structs.js';
+import type { MessageBuilder, NlMessage } from './attrs.ts';
 import { afOf, bytesToIp, familyOfAf, ipToBytes } from './ip.ts';
+import { enumValue, pkgMessage } from './rtpkg.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
 
 export const RTM_NEWRULE = 32;
 export const RTM_DELRULE = 33;
 export const RTM_GETRULE = 34;
-const FRA_DST = 1;
-const FRA_SRC = 2;
-const FRA_IIFNAME = 3;
-const FRA_PRIORITY = 6;
-const FRA_FWMARK = 10;
-const FRA_SUPPRESS_PREFIXLEN = 14;
-const FRA_TABLE = 15;
-const FRA_FWMASK = 16;
-const FRA_OIFNAME = 17;
-const FRA_PROTOCOL = 21;
-const FIB_RULE_INVERT = 0x2;
-
 type Action = RuleSpec['action'];
 const ACTIONS: Record<Action, number> = { lookup: 1, blackhole: 6, unreachable: 7, prohibit: 8 };
 const ACTION_NAMES = new Map<number, Action>(Object.entries(ACTIONS).map(([k, v]) => [v, k as Action]));
@@ -28,25 +18,19 @@ export type RuleInfo = RuleSpec;
 
 export function ruleMessage(type: number, r: RuleSpec): MessageBuilder {
   const table = r.action === 'lookup' ? (r.table ?? 0) : 0;
-  const h = Buffer.alloc(12);
-  h[0] = afOf(r.family);
-  h[1] = r.dst?.len ?? 0;
-  h[2] = r.src?.len ?? 0;
-  h[4] = table < 256 ? table : 0;
-  h[7] = ACTIONS[r.action];
-  w32(h, r.invert ? FIB_RULE_INVERT : 0, 8);
-  const m = new MessageBuilder(type, type === RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0, h);
-  m.u32(FRA_PRIORITY, r.priority);
-  if (table) m.u32(FRA_TABLE, table);
-  if (r.src) m.attr(FRA_SRC, ipToBytes(r.src.addr));
-  if (r.dst) m.attr(FRA_DST, ipToBytes(r.dst.addr));
-  if (r.fwmark !== undefined) m.u32(FRA_FWMARK, r.fwmark);
-  if (r.fwmask !== undefined) m.u32(FRA_FWMASK, r.fwmask);
-  if (r.iif) m.str(FRA_IIFNAME, r.iif);
-  if (r.oif) m.str(FRA_OIFNAME, r.oif);
-  if (r.suppressPrefixLength !== undefined) m.u32(FRA_SUPPRESS_PREFIXLEN, r.suppressPrefixLength);
-  if (r.protocol) m.u8(FRA_PROTOCOL, r.protocol);
-  return m;
+  const attrs: RuleAttrs = { priority: r.priority };
+  if (table) attrs.table = table;
+  if (r.src) attrs.src = ipToBytes(r.src.addr);
+  if (r.dst) attrs.dst = ipToBytes(r.dst.addr);
+  if (r.fwmark !== undefined) attrs.fwmark = r.fwmark;
+  if (r.fwmask !== undefined) attrs.fwmask = r.fwmask;
+  if (r.iif) attrs.iifname = r.iif;
+  if (r.oif) attrs.oifname = r.oif;
+  // package has FRA_SUPPRESS_PREFIXLEN as raw bytes
+  if (r.suppressPrefixLength !== undefined) attrs.suppressPrefixlen = putU32(r.suppressPrefixLength);
+  if (r.protocol) attrs.protocol = r.protocol;
+  const data = { family: afOf(r.family), dstLen: r.dst?.len ?? 0, srcLen: r.src?.len ?? 0, table: table < 256 ? table : 0, action: ACTIONS[r.action], flags: r.invert ? { invert: true as const } : {} };
+  return pkgMessage(type, type === RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0, (out) => formatRuleMessage({ kind: 'rule', data, attrs }, out));
 }
 
 export function ruleText(r: RuleSpec): string {
@@ -55,36 +39,34 @@ export function ruleText(r: RuleSpec): string {
 
 /** undefined for actions RuleSpec cannot express (goto, nop) */
 export function decodeRule(m: NlMessage): RuleInfo | undefined {
-  if (m.data.length < 12) return undefined;
-  const family = familyOfAf(m.data[0] ?? 0);
-  const action = ACTION_NAMES.get(m.data[7] ?? 0);
+  let p: ReturnType<typeof parseRuleMessage>;
+  try {
+    p = parseRuleMessage(m.data);
+  } catch {
+    return undefined; // short or malformed
+  }
+  const { data: h, attrs: a } = p;
+  const family = familyOfAf(h.family ?? 0);
+  const action = ACTION_NAMES.get(enumValue(RuleAction, h.action));
   if (!family || !action) return undefined;
-  const a = Attrs.parse(m.data, 12);
-  const r: RuleInfo = { family, priority: a.u32(FRA_PRIORITY) ?? 0, action, protocol: a.u8(FRA_PROTOCOL) ?? 0 };
-  if (action === 'lookup') r.table = a.u32(FRA_TABLE) ?? m.data[4] ?? 0;
-  const src = a.get(FRA_SRC);
-  if (src) r.src = { addr: bytesToIp(src, family), len: m.data[2] ?? 0 };
-  const dst = a.get(FRA_DST);
-  if (dst) r.dst = { addr: bytesToIp(dst, family), len: m.data[1] ?? 0 };
-  const mark = a.u32(FRA_FWMARK);
-  if (mark !== undefined) r.fwmark = mark;
-  const mask = a.u32(FRA_FWMASK);
-  if (mask !== undefined) r.fwmask = mask;
-  const iif = a.str(FRA_IIFNAME);
-  if (iif) r.iif = iif;
-  const oif = a.str(FRA_OIFNAME);
-  if (oif) r.oif = oif;
-  if (r32(m.data, 8) & FIB_RULE_INVERT) r.invert = true;
-  const spl = a.u32(FRA_SUPPRESS_PREFIXLEN);
+  const r: RuleInfo = { family, priority: a.priority ?? 0, action, protocol: a.protocol ?? 0 };
+  if (action === 'lookup') r.table = a.table ?? h.table ?? 0;
+  if (a.src) r.src = { addr: bytesToIp(a.src, family), len: h.srcLen ?? 0 };
+  if (a.dst) r.dst = { addr: bytesToIp(a.dst, family), len: h.dstLen ?? 0 };
+  if (a.fwmark !== undefined) r.fwmark = a.fwmark;
+  if (a.fwmask !== undefined) r.fwmask = a.fwmask;
+  if (a.iifname) r.iif = a.iifname;
+  if (a.oifname) r.oif = a.oifname;
+  if (h.flags?.invert) r.invert = true;
+  const spl = a.suppressPrefixlen && a.suppressPrefixlen.length >= 4 ? getU32(a.suppressPrefixlen) : undefined;
   if (spl !== undefined && spl !== 0xffffffff) r.suppressPrefixLength = spl;
   return r;
 }
 
 export async function dumpRules(s: NlSocket, f: { protocol?: number; family?: 4 | 6 } = {}): Promise<RuleInfo[]> {
-  const h = Buffer.alloc(12);
-  h[0] = f.family ? afOf(f.family) : 0;
+  const m = pkgMessage(RTM_GETRULE, 0, (out) => formatRuleMessage({ kind: 'rule', data: { family: f.family ? afOf(f.family) : 0 }, attrs: {} }, out));
   const out: RuleInfo[] = [];
-  for (const msg of await s.dump(new MessageBuilder(RTM_GETRULE, 0, h), 'RTM_GETRULE dump')) {
+  for (const msg of await s.dump(m, 'RTM_GETRULE dump')) {
     if (msg.type !== RTM_NEWRULE) continue;
     const r = decodeRule(msg);
     if (r && (f.protocol === undefined || r.protocol === f.protocol)) out.push(r);
