@@ -571,6 +571,11 @@ function container(type: number, name: string, children: Buffer): Buffer {
   return Buffer.concat([b, children]);
 }
 
+/** A named blobmsg TABLE attribute around an already encoded table body. */
+export function blobmsgTable(name: string, body: Buffer): Buffer {
+  return container(BlobmsgType.TABLE, name, body);
+}
+
 function encodeNode(name: string, n: JsonNode): Buffer {
   if (n.kind === 'leaf') return encodeTableBody({ [name]: n.value });
   if (n.kind === 'array') return container(BlobmsgType.ARRAY, name, Buffer.concat(n.items.map((x) => encodeNode('', x))));
