@@ -185,7 +185,7 @@ function check(attr: Buffer, rawLen: number, ext: boolean, type: number): Checke
   return { type, name, data };
 }
 
-const MAX_DEPTH = 10_000;
+const MAX_DEPTH = 1000;
 
 function putList(out: Out, body: Buffer, array: boolean, depth: number): void {
   if (depth > MAX_DEPTH) throw new JsonFormatError('blobmsg nesting too deep to format');
@@ -247,7 +247,7 @@ function putElement(out: Out, c: Checked, array: boolean, depth: number): void {
   }
 }
 
-/** The only error formatJson throws: nesting beyond 10,000 levels. */
+/** The only error formatJson throws: nesting deeper than 1000 levels (the recursion would overflow the JS stack). */
 export class JsonFormatError extends Error {
   constructor(message: string) {
     super(message);
