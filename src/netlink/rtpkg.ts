@@ -1,7 +1,8 @@
 // Glue to the `netlink` package's pure-JS rtnetlink encoders/parsers. Deep imports
 // only (dist/structs.js, dist/rt/*.js need nothing but node:os): the package's index
 // would load its native binding, which we replace with our addon (native.ts).
-// Structs and attributes are in host byte order there too (os.endianness()).
+// Structs and attributes are in host byte order there too (os.endianness()). Its nests carry
+// no NLA_F_NESTED and its nest lengths are unpadded; rtnetlink accepts both (kernel-checked).
 import { AttrStream, type StreamData } from 'netlink/dist/structs.js';
 import { MessageBuilder } from './attrs.ts';
 
