@@ -32,7 +32,8 @@ describe('LuCI protocol page', () => {
     const section = {
       section: 'vpn0',
       taboption(tab: string, widget: string, name: string) {
-        const o = { tab, widget, name, values: [] as string[], value(v: string) { this.values.push(v); }, enabled: '1', disabled: '0' } as unknown as Opt;
+        const values: string[] = [];
+        const o = { tab, widget, name, values, value: (v: string) => void values.push(v), enabled: '1', disabled: '0' } as unknown as Opt;
         rendered.push(o);
         return o;
       },
