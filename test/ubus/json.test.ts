@@ -141,7 +141,7 @@ describe('formatJson', () => {
   });
 
   it('refuses pathological nesting with its typed error only', () => {
-    let b = Buffer.alloc(0);
+    let b: Buffer = Buffer.alloc(0);
     for (let i = 0; i < 5000; i++) b = attr(1, '', b);
     expect(() => formatJsonBytes(b)).toThrow(JsonFormatError);
   });
