@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { XFRMD_RTPROT } from '../model.ts';
 import { XfrmdError, errorText } from '../errors.ts';
 import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, removeInstalled, type Installed } from '../reconcile/reconcile.ts';
+import { applyPlan, removeInstalled, type ApplyOptions, type Installed } from '../reconcile/reconcile.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Netifd } from './netifd.ts';
 import { prepare, type Prepared } from './prepare.ts';
@@ -106,7 +106,8 @@ export class InterfaceManager {
     return [...this.ifaces.values()].filter((o) => o.name !== name && o.prepared && (o.phase === 'up' || o.phase === 'setting-up')).map((o) => o.prepared!);
   }
 
-  private async doSetup(m: Managed, config: Record<string, unknown>): Promise<InterfaceReport> {
+  /** `actual`: our tagged routes/rules as dumped (resync), so what vanished behind our back is put back. */
+  private async doSetup(m: Managed, config: Record<string, unknown>, actual?: ApplyOptions['actual']): Promise<InterfaceReport> {
     const log = this.log.child({ iface: m.name });
     this.cancelRetry(m);
     m.phase = 'setting-up';
@@ -122,6 +123,7 @@ export class InterfaceManager {
       const previous = this.store.load(m.name)?.installed;
       const installed = await applyPlan(this.kernel, plan, {
         previous,
+        ...(actual ? { actual } : {}),
         persist: (i) => this.store.save({ name: m.name, config, installed: i }),
         log: (msg, fields) => log.info(fields ?? {}, msg),
       });
@@ -304,7 +306,7 @@ export class InterfaceManager {
         kept.push(rec.name);
         const m = this.entry(rec.name);
         try {
-          await this.serialize(m, () => this.doSetup(m, rec.config));
+          await this.serialize(m, () => this.doSetup(m, rec.config, { routes, rules }));
         } catch {
           // reported to netifd by doSetup
         }

@@ -122,6 +122,10 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       log('recreating device: kind, if_id, parent or external mode changed', { ifindex: link.index });
       await kernel.deleteLink(link.index);
       link = undefined;
+    }
+    if (!link) {
+      // No device (deleted just above, or by someone else behind our back): the routes through it
+      // and its addresses went with it, whatever the state file says; they must be added again.
       previousRoutes = previousRoutes.filter((r) => r.dev !== spec.name);
       previousAddresses = [];
       actualRoutes = actualRoutes?.filter((r) => r.dev !== spec.name);
@@ -224,12 +228,14 @@ interface SyncSet<T> {
 async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
   const want = new Map(s.want.map((x) => [s.key(x), x]));
   // What exists: the dump if we have one, else what we installed last time.
-  const existing = new Map((s.actual ?? s.had).map((x) => [s.key(x), x]));
   const hadKeys = new Set(s.had.map(s.key));
+  // A dump holds every interface's tagged objects: only what this one owned or wants is its business.
+  const actual = s.actual?.filter((x) => hadKeys.has(s.key(x)) || want.has(s.key(x)));
+  const existing = new Map((actual ?? s.had).map((x) => [s.key(x), x]));
   for (const [k, x] of existing) {
     const w = want.get(k);
     if (w && s.same(w, x)) continue;
-    if (!hadKeys.has(k) && s.actual === undefined) continue;
+    if (!hadKeys.has(k) && actual === undefined) continue;
     await ignoreMissing(s.del(x));
     existing.delete(k);
     s.undo.push({ what: `restore ${s.what} ${s.describe(x)}`, run: () => s.add(x) });

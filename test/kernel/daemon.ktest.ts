@@ -289,7 +289,7 @@ function spawnDaemon(ns: Netns, script: string, sock: string, state: string, log
 const count = (text: string, s: string) => text.split(s).length - 1;
 
 describe('xfrmd daemon process: crash and restart', () => {
-  it('after kill -9: adopts what netifd still has up (same ifindex), removes what it no longer has, then tears down to nothing', async () => {
+  it('after kill -9: adopts what netifd still has up (same ifindex, lost route put back), removes what it no longer has; recreates a device deleted by hand; tears down to nothing', async () => {
     const ns = netns();
     ns.batch(['link add d0 type dummy', 'link set d0 up']);
     const script = await daemonScript();
@@ -314,8 +314,10 @@ describe('xfrmd daemon process: crash and restart', () => {
 
     first.proc.kill('SIGKILL');
     expect(await first.exited).toBe(-1);
-    // While it is away netifd forgets vpn1 (section deleted, network reloaded).
+    // While it is away netifd forgets vpn1 (section deleted, network reloaded), and someone deletes
+    // vpn0's route by hand: the restart must put it back (its state file still lists it).
     n.ifaces.delete('vpn1');
+    ns.ip('route', 'del', '10.20.0.0/16', 'dev', 'vpn0');
 
     const second = spawnDaemon(ns, script, b.broker.socketPath, state, logFile);
     await until(() => count(second.log(), 'resync done') >= 2 || second.proc.exitCode !== null, 'daemon resynced', 120_000);
@@ -330,6 +332,18 @@ describe('xfrmd daemon process: crash and restart', () => {
     expect(left.rules).toEqual([]);
     expect(left.routes.map((r) => `${r.dst} ${r.dev}`)).toEqual(['10.20.0.0/16 vpn0']);
     expect(v0.state).toBe('up');
+
+    // Someone deletes the device by hand: the daemon (kernel link events) recreates it, whole.
+    ns.ip('link', 'del', 'vpn0');
+    await until(() => {
+      const r = ns.tryIp('-j', 'link', 'show', 'dev', 'vpn0');
+      const l = r.code === 0 ? (JSON.parse(r.stdout) as Array<{ ifindex: number; flags: string[] }>)[0] : undefined;
+      return l !== undefined && l.ifindex !== index && l.flags.includes('UP');
+    }, 'vpn0 recreated after ip link del');
+    await until(() => v0.state === 'up', 'vpn0 up again in netifd');
+    const s3 = snapshot(ns);
+    expect(addrsOf(s3, 'vpn0')).toEqual(['10.9.0.2/32']);
+    expect(ourObjects(s3).routes.map((r) => `${r.dst} ${r.dev}`)).toEqual(['10.20.0.0/16 vpn0']);
 
     await n.ifdown('vpn0');
     await downAll(v0);
