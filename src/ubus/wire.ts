@@ -1,10 +1,10 @@
-// The connection layer's view of the codec: message header + typed ubus
-// attributes, blobmsg table bodies (spec §2-§6). Kept as one narrow module so
-// connection/client/object code does not depend on the codec's exact shapes.
-// INTERIM: self-contained until src/ubus/{blob,blobmsg,message}.ts land; then
-// this file becomes a thin adapter over them with the same exports
-// (BlobmsgType, int8/int32/int64/double/bool/string, encode/decode helpers),
-// so modules importing from here keep working.
+// The ubus codec the library runs on: message header + typed ubus attributes
+// (spec §1-§4) and blobmsg table bodies with the JSON mapping (§6). One narrow
+// module so connection/client/object code does not depend on anything else.
+// It is self-contained because the planned src/ubus/{blob,blobmsg,message}.ts
+// had not landed; if they do, keep these exports (BlobmsgType, int8/int32/
+// int64/double/bool/string, encode/decode helpers) as an adapter over them,
+// since json.ts, the daemon and the tests import from here.
 // INT64 decodes to a number when it is a safe integer, else to a bigint.
 
 export const MsgType = {
