@@ -40,9 +40,9 @@ export interface FormatOptions {
 const pad4 = (n: number): number => (n + 3) & ~3;
 const TABS = '\n' + '\t'.repeat(15);
 
+/** Output as a "binary" string (one char per byte, latin1), turned into bytes once at the end. */
 class Out {
-  private readonly parts: Buffer[] = [];
-  private pending = '';
+  private text = '';
   level: number;
   readonly indent: boolean;
   readonly custom: FormatOptions['custom'];
@@ -54,51 +54,47 @@ class Out {
     this.custom = opts.custom;
   }
 
+  /** ASCII text (or text already in latin1 byte form) */
   str(s: string): void {
-    this.pending += s;
+    this.text += s;
   }
 
   bytes(b: Buffer): void {
-    if (b.length === 0) return;
-    if (this.pending) this.parts.push(Buffer.from(this.pending, 'latin1'));
-    this.pending = '';
-    this.parts.push(b);
+    this.text += b.toString('latin1');
   }
 
   sep(): void {
     if (!this.indent) return;
-    this.pending += TABS.slice(0, Math.min(this.level + 1, TABS.length));
+    this.text += TABS.slice(0, Math.min(this.level + 1, TABS.length));
   }
 
   done(): Buffer {
-    if (this.pending) this.parts.push(Buffer.from(this.pending, 'latin1'));
-    this.pending = '';
-    return Buffer.concat(this.parts);
+    return Buffer.from(this.text, 'latin1');
   }
 }
 
-/** libubox blobmsg_format_string on raw bytes (stops at the first NUL). */
-function putString(out: Out, raw: Buffer): void {
-  const nul = raw.indexOf(0);
-  const s = nul < 0 ? raw : raw.subarray(0, nul);
+/** libubox blobmsg_format_string on raw bytes buf[start, end) (stops at the first NUL). */
+function putString(out: Out, buf: Buffer, start: number, end: number): void {
+  let stop = buf.indexOf(0, start);
+  if (stop < 0 || stop > end) stop = end;
   out.str('"');
-  let last = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    let esc: string | undefined;
+  let last = start;
+  for (let i = start; i < stop; i++) {
+    const c = buf[i]!;
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
+    let esc: string;
     if (c === 0x08) esc = '\\b';
     else if (c === 0x0a) esc = '\\n';
     else if (c === 0x09) esc = '\\t';
     else if (c === 0x0d) esc = '\\r';
     else if (c === 0x22) esc = '\\"';
     else if (c === 0x5c) esc = '\\\\';
-    else if (c < 0x20) esc = '\\u00' + c.toString(16).padStart(2, '0');
-    if (esc === undefined) continue;
-    if (i > last) out.bytes(s.subarray(last, i));
+    else esc = '\\u00' + (c < 0x10 ? '0' : '') + c.toString(16);
+    if (i > last) out.str(buf.toString('latin1', last, i));
     last = i + 1;
     out.str(esc);
   }
-  if (s.length > last) out.bytes(s.subarray(last));
+  if (stop > last) out.str(buf.toString('latin1', last, stop));
   out.str('"');
 }
 
@@ -132,79 +128,85 @@ export function formatDoubleC(x: number, negativeNaN = false): string {
   return `${neg ? '-' : ''}${s.slice(0, -6)}.${s.slice(-6)}`;
 }
 
+/** One entry that passed blobmsg_check_attr(attr, false): offsets into the buffer. */
 interface Checked {
   type: number;
-  name: Buffer;
-  data: Buffer;
+  nameStart: number;
+  nameEnd: number;
+  dataStart: number;
+  dataEnd: number;
 }
 
-/** blobmsg_check_attr(attr, false) on one sibling; undefined = invalid. */
-function check(attr: Buffer, rawLen: number, ext: boolean, type: number): Checked | undefined {
-  if (rawLen < 4) return undefined;
-  const payload = attr.subarray(4, rawLen);
-  let name: Buffer;
-  let data: Buffer;
+/** blobmsg_check_attr(attr, false) on the attribute at buf[off, off + rawLen); undefined = invalid. */
+function check(buf: Buffer, off: number, rawLen: number, ext: boolean, type: number): Checked | undefined {
+  if (rawLen < 4 || type > BlobmsgType.DOUBLE) return undefined;
+  const pStart = off + 4;
+  const pEnd = off + rawLen;
+  let nameStart: number;
+  let nameEnd: number;
+  let dataStart: number;
   if (ext) {
-    if (payload.length < 2) return undefined;
-    const nl = payload.readUInt16BE(0);
+    if (pEnd - pStart < 2) return undefined;
+    const nl = buf.readUInt16BE(pStart);
     const hl = pad4(2 + nl + 1);
-    if (payload.length < hl || payload[2 + nl] !== 0) return undefined;
-    name = payload.subarray(2, 2 + nl);
-    data = payload.subarray(hl);
+    if (pEnd - pStart < hl || buf[pStart + 2 + nl] !== 0) return undefined;
+    nameStart = pStart + 2;
+    nameEnd = nameStart + nl;
+    dataStart = pStart + hl;
   } else {
     // a non-extended entry passes libubox's name check; its "name" is read
     // from payload[2..] up to a NUL (C may read past the attribute: we stop at its end)
-    const raw = payload.subarray(Math.min(2, payload.length));
-    const nul = raw.indexOf(0);
-    name = nul < 0 ? raw : raw.subarray(0, nul);
-    data = payload;
+    nameStart = Math.min(pStart + 2, pEnd);
+    const nul = buf.indexOf(0, nameStart);
+    nameEnd = nul < 0 || nul > pEnd ? pEnd : nul;
+    dataStart = pStart;
   }
-  if (type > BlobmsgType.DOUBLE) return undefined;
+  const len = pEnd - dataStart;
   switch (type) {
     case BlobmsgType.STRING:
-      if (data.length < 1 || data[data.length - 1] !== 0) return undefined;
+      if (len < 1 || buf[pEnd - 1] !== 0) return undefined;
       break;
     case BlobmsgType.INT8:
-      if (data.length !== 1) return undefined;
+      if (len !== 1) return undefined;
       break;
     case BlobmsgType.INT16:
-      if (data.length !== 2) return undefined;
+      if (len !== 2) return undefined;
       break;
     case BlobmsgType.INT32:
-      if (data.length !== 4) return undefined;
+      if (len !== 4) return undefined;
       break;
     case BlobmsgType.INT64:
-      if (data.length !== 8) return undefined;
+      if (len !== 8) return undefined;
       break;
     case BlobmsgType.DOUBLE:
-      if (data.length < 8) return undefined;
+      if (len < 8) return undefined;
       break;
     default:
       break;
   }
-  return { type, name, data };
+  return { type, nameStart, nameEnd, dataStart, dataEnd: pEnd };
 }
 
 const MAX_DEPTH = 1000;
 
-function putList(out: Out, body: Buffer, array: boolean, depth: number): void {
+function putList(out: Out, buf: Buffer, start: number, end: number, array: boolean, depth: number): void {
   if (depth > MAX_DEPTH) throw new JsonFormatError('blobmsg nesting too deep to format');
   out.str(array ? '[' : '{');
   out.level++;
   out.sep();
   let first = true;
-  let off = 0;
-  while (body.length - off >= 4) {
-    const w = body.readUInt32BE(off);
+  let off = start;
+  while (end - off >= 4) {
+    const w = buf.readUInt32BE(off);
     const rawLen = w & 0xffffff;
     const padded = pad4(rawLen);
-    if (padded > body.length - off || padded < 4) break;
+    if (padded > end - off || padded < 4) break;
     if (!first) {
       out.str(',');
       out.sep();
     }
-    const c = check(body.subarray(off, off + rawLen), rawLen, w >>> 31 === 1, (w >>> 24) & 0x7f);
-    if (c) putElement(out, c, array, depth);
+    const c = check(buf, off, rawLen, w >>> 31 === 1, (w >>> 24) & 0x7f);
+    if (c) putElement(out, buf, c, array, depth);
     first = false;
     off += padded;
   }
@@ -213,35 +215,35 @@ function putList(out: Out, body: Buffer, array: boolean, depth: number): void {
   out.str(array ? ']' : '}');
 }
 
-function putElement(out: Out, c: Checked, array: boolean, depth: number): void {
-  if (!array && c.name.length > 0) {
-    putString(out, c.name);
+function putElement(out: Out, buf: Buffer, c: Checked, array: boolean, depth: number): void {
+  if (!array && c.nameEnd > c.nameStart) {
+    putString(out, buf, c.nameStart, c.nameEnd);
     out.str(out.indent ? ': ' : ':');
   }
+  const at = c.dataStart;
   if (out.custom) {
-    const s = out.custom(c.type, c.data);
-    if (s !== undefined) return out.str(s);
+    const s = out.custom(c.type, buf.subarray(at, c.dataEnd));
+    if (s !== undefined) return out.bytes(Buffer.from(s, 'utf8'));
   }
-  const d = c.data;
   switch (c.type) {
     case BlobmsgType.UNSPEC:
       return out.str('null');
     case BlobmsgType.INT8:
-      return out.str(d[0] ? 'true' : 'false');
+      return out.str(buf[at] ? 'true' : 'false');
     case BlobmsgType.INT16:
-      return out.str(String(d.readInt16BE(0)));
+      return out.str(String(buf.readInt16BE(at)));
     case BlobmsgType.INT32:
-      return out.str(String(d.readInt32BE(0)));
+      return out.str(String(buf.readInt32BE(at)));
     case BlobmsgType.INT64:
-      return out.str(d.readBigInt64BE(0).toString());
+      return out.str(buf.readBigInt64BE(at).toString());
     case BlobmsgType.DOUBLE:
-      return out.str(formatDoubleC(d.readDoubleBE(0), (d[0]! & 0x80) !== 0));
+      return out.str(formatDoubleC(buf.readDoubleBE(at), (buf[at]! & 0x80) !== 0));
     case BlobmsgType.STRING:
-      return putString(out, d);
+      return putString(out, buf, at, c.dataEnd);
     case BlobmsgType.ARRAY:
-      return putList(out, d, true, depth + 1);
+      return putList(out, buf, at, c.dataEnd, true, depth + 1);
     case BlobmsgType.TABLE:
-      return putList(out, d, false, depth + 1);
+      return putList(out, buf, at, c.dataEnd, false, depth + 1);
     default:
       return;
   }
@@ -285,7 +287,7 @@ function typedOf(type: number, v: JsonValue): BlobValue {
 export function formatJsonBytes(input: Buffer | readonly TableEntry[], opts: FormatOptions = {}): Buffer {
   const body = Buffer.isBuffer(input) ? input : entriesToBody(input);
   const out = new Out(opts);
-  putList(out, body, false, 0);
+  putList(out, body, 0, body.length, false, 0);
   return out.done();
 }
 
@@ -301,8 +303,8 @@ export function formatJsonElementBytes(attr: Buffer, opts: FormatOptions = {}): 
     const w = attr.readUInt32BE(0);
     const rawLen = w & 0xffffff;
     if (rawLen <= attr.length) {
-      const c = check(attr.subarray(0, rawLen), rawLen, w >>> 31 === 1, (w >>> 24) & 0x7f);
-      if (c) putElement(out, c, false, 0);
+      const c = check(attr, 0, rawLen, w >>> 31 === 1, (w >>> 24) & 0x7f);
+      if (c) putElement(out, attr, c, false, 0);
     }
   }
   return out.done();
@@ -311,7 +313,8 @@ export function formatJsonElementBytes(attr: Buffer, opts: FormatOptions = {}): 
 /** Escapes a name or string value as blobmsg_format_string does (bytes out). */
 export function formatJsonString(s: string | Buffer): Buffer {
   const out = new Out({});
-  putString(out, Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8'));
+  const b = Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8');
+  putString(out, b, 0, b.length);
   return out.done();
 }
 
