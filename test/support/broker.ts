@@ -4,7 +4,8 @@
 // src/ubus/message.ts, so the library is checked against an independent
 // implementation.
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -567,7 +568,8 @@ export class TestBroker {
 
 // ---- raw-socket helpers: fidelity tests against the captures, live fuzzing ----
 
-export const CAPTURES = '/work/shared/ubus-captures';
+// CI puts a read-only copy of shared/ next to the clone; a developer machine has /work/shared.
+export const CAPTURES = [fileURLToPath(new URL('../../../shared/ubus-captures', import.meta.url)), '/work/shared/ubus-captures'].find((d) => existsSync(d)) ?? '/work/shared/ubus-captures';
 
 export interface CapturedMsg {
   dir: 'c2s' | 's2c';
