@@ -187,6 +187,16 @@ describe('commands beyond cli-output', () => {
     expect(await cli(['subscribe', 'not.there'])).toEqual({ stdout: '', stderr: "Error while registering for event 'not.there': Not found\n", code: 255 });
   });
 
+  it('a call that times out exits 256 − TIMEOUT with the command line', async () => {
+    const slow = await other.addObject('slow.obj', { hang: () => new Promise(() => undefined) });
+    expect(await cli(['-t', '1', 'call', 'slow.obj', 'hang', '{}'])).toEqual({
+      stdout: '',
+      stderr: 'Command failed: ubus call slow.obj hang {} (Request timed out)\n',
+      code: 249,
+    });
+    await slow.remove();
+  });
+
   it('usage errors, unknown commands and a missing ubusd', async () => {
     const u = await cli(['call', 'demo.obj']);
     expect(u.code).toBe(254);
