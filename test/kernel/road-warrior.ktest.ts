@@ -157,7 +157,7 @@ describe('road warrior: full tunnel with the peer inside 0/0, kept out of the tu
     const xa = stats(linkOf(afterLinks, 'rw0'));
     const ub = stats(linkOf(beforeLinks, 'u0'));
     const ua = stats(linkOf(afterLinks, 'u0'));
-    expect(xa.tx - xb.tx).toBe(2);
+    expect(xa.tx - xb.tx).toBeGreaterThanOrEqual(2);
     expect(xa.collisions).toBe(xb.collisions);
     expect(ua.tx - ub.tx).toBeGreaterThanOrEqual(2);
   });
