@@ -22,10 +22,14 @@ step "ip -d link show type xfrm"
 ip -d link show type xfrm
 step "addresses"
 ip -br address show type xfrm
+ours() { # rules and routes carrying xfrmd's protocol tag (88)
+  ip rule show | grep -w 'proto 88' || true
+  ip -6 rule show | grep -w 'proto 88' || true
+  ip -4 route show table all proto 88
+  ip -6 route show table all proto 88
+}
 step "rules and routes tagged by xfrmd (proto 88)"
-ip rule show proto 88
-ip route show table all proto 88
-ip -6 route show table all proto 88
+ours
 step "xfrmd status"
 xfrmd status --local --state-dir "$state"
 
@@ -43,7 +47,8 @@ step "xfrmd down"
 xfrmd down --state-dir "$state"
 
 step "what is left"
-left=$(( $(ip -o link show type xfrm | wc -l) + $(ip rule show proto 88 | wc -l) + $(ip route show table all proto 88 | wc -l) + $(ip -6 route show table all proto 88 | wc -l) ))
 ip -d link show type xfrm
+ours
+left=$(( $(ip -o link show type xfrm | wc -l) + $(ours | wc -l) ))
 echo "xfrm devices, rules and routes left: $left"
 [ "$left" -eq 0 ]
