@@ -4,7 +4,7 @@
 // the connection is never reused.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { decodeMessage, encodeMessage, MsgType, type WireMessage } from './wire.ts';
+import { blobmsgWithinDepth, decodeMessage, encodeMessage, MAX_BLOBMSG_DEPTH, MsgType, type WireMessage } from './wire.ts';
 import { Status, UbusError } from './errors.ts';
 
 export const DEFAULT_SOCKET = '/var/run/ubus/ubus.sock';
@@ -17,8 +17,21 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+export interface ConnectionRequestOptions extends RequestOptions {
+  /** NOTIFY with reply: also wait for every subscriber's STATUS */
+  notify?: boolean;
+  /**
+   * Resolve (instead of rejecting with UbusError) when the final STATUS is not
+   * OK, so the DATA that came before it stays reachable: the C `ubus call`
+   * prints every DATA it got and then the error (spec §7.3). Check
+   * `result.status`. Timeouts and connection loss still reject.
+   */
+  allowStatus?: boolean;
+}
+
 /** Replies collected for one request: every DATA (in order) and the final STATUS. */
 export interface RequestResult {
+  /** OK unless the request was made with allowStatus */
   status: number;
   data: WireMessage[];
   statusMsg: WireMessage | undefined;
@@ -35,6 +48,7 @@ interface Pending {
   reject: (e: Error) => void;
   /** NOTIFY with reply: after ubusd's STATUS we wait for each listed subscriber */
   notify: boolean;
+  allowStatus: boolean;
   first?: WireMessage;
   subscribers?: Map<number, number>;
   waiting?: Set<number>;
@@ -146,7 +160,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     type: MsgType,
     peer: number,
     attrs: WireMessage['attrs'],
-    opts: RequestOptions & { notify?: boolean } = {},
+    opts: ConnectionRequestOptions = {},
   ): Promise<RequestResult> {
     if (this.closed) return Promise.reject(this.closeError ?? new UbusError(Status.CONNECTION_FAILED, 'not connected'));
     let seq: number;
@@ -158,7 +172,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
       return Promise.reject(e);
     }
     return new Promise<RequestResult>((resolve, reject) => {
-      const p: Pending = { seq, keys: [key(seq, peer)], data: [], timer: undefined, resolve, reject, notify: opts.notify ?? false };
+      const p: Pending = { seq, keys: [key(seq, peer)], data: [], timer: undefined, resolve, reject, notify: opts.notify ?? false, allowStatus: opts.allowStatus ?? false };
       const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
       if (timeoutMs > 0) {
         p.timer = setTimeout(() => {
@@ -180,7 +194,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     this.inFlight.delete(p.seq);
     if (err) return p.reject(err);
     const st = p.first?.attrs.status ?? Status.NO_DATA;
-    if (st !== Status.OK) return p.reject(new UbusError(st));
+    if (st !== Status.OK && !p.allowStatus) return p.reject(new UbusError(st));
     p.resolve({ status: st, data: p.data, statusMsg: p.first, subscribers: p.subscribers });
   }
 
@@ -212,6 +226,10 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     } catch {
       return; // malformed body: drop it like libubus does
     }
+    // DATA nested deeper than the decoders go (wire.ts MAX_BLOBMSG_DEPTH) is
+    // never handed on as a silently truncated table: a reply fails its request,
+    // an INVOKE is refused, anything else is dropped.
+    if (msg.attrs.data !== undefined && !blobmsgWithinDepth(msg.attrs.data)) return this.onTooDeep(msg);
     switch (msg.type) {
       case MsgType.STATUS:
       case MsgType.DATA:
@@ -227,6 +245,18 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
         return;
       default:
         return;
+    }
+  }
+
+  private onTooDeep(msg: WireMessage): void {
+    const detail = `message data nested deeper than ${MAX_BLOBMSG_DEPTH} levels`;
+    if (msg.type === MsgType.DATA || msg.type === MsgType.STATUS) {
+      const p = this.pending.get(key(msg.seq, msg.peer));
+      if (p && !p.first) this.finish(p, new UbusError(Status.PARSE_ERROR, detail));
+      return;
+    }
+    if (msg.type === MsgType.INVOKE && !msg.attrs.noReply && msg.attrs.objid !== undefined) {
+      this.send({ type: MsgType.STATUS, seq: msg.seq, peer: msg.peer, attrs: { status: Status.INVALID_ARGUMENT, objid: msg.attrs.objid } });
     }
   }
 

@@ -104,8 +104,23 @@ export const int64 = (v: number | bigint): Typed => new Typed(BlobmsgType.INT64,
 export const double = (v: number): Typed => new Typed(BlobmsgType.DOUBLE, v);
 export const string = (v: string): Typed => new Typed(BlobmsgType.STRING, v);
 
-export type BlobValue = null | boolean | number | bigint | string | Typed | BlobValue[] | { [k: string]: BlobValue | undefined };
-export type TableInput = { [k: string]: BlobValue | undefined };
+/**
+ * A table is a plain object or a Map. JS objects enumerate integer-like keys
+ * ("1", "42") first in ascending order whatever the insertion order, so a
+ * plain object cannot carry e.g. {"b":…,"1":…} in that order; pass a Map when
+ * the wire order of such keys matters (Map keeps insertion order).
+ */
+export type BlobValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Typed
+  | BlobValue[]
+  | { [k: string]: BlobValue | undefined }
+  | ReadonlyMap<string, BlobValue | undefined>;
+export type TableInput = { [k: string]: BlobValue | undefined } | ReadonlyMap<string, BlobValue | undefined>;
 export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [k: string]: JsonValue };
 export type Table = { [k: string]: JsonValue };
 
@@ -149,13 +164,17 @@ function valuePayload(v: BlobValue): [number, Buffer] {
     return valuePayload(double(v));
   }
   if (Array.isArray(v)) return [1, Buffer.concat(v.map((x) => encodeValue('', x)))];
-  return [2, encodeTableBody(v)];
+  return [2, encodeTableBody(v as TableInput)];
 }
 
-/** The children of a table (what a DATA attribute holds). */
+/**
+ * The children of a table (what a DATA attribute holds), in the object's
+ * enumeration order (a Map: insertion order, also for integer-like keys).
+ */
 export function encodeTableBody(obj: TableInput): Buffer {
   const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined) parts.push(encodeValue(k, v));
+  const entries = obj instanceof Map ? obj.entries() : Object.entries(obj);
+  for (const [k, v] of entries) if (v !== undefined) parts.push(encodeValue(k, v));
   return Buffer.concat(parts);
 }
 
@@ -165,14 +184,35 @@ export interface TableEntry {
   value: JsonValue;
 }
 
-function decodeValue(type: number, p: Buffer): JsonValue | undefined {
+/**
+ * Deepest blobmsg container nesting the decoders accept (the top-level table
+ * body of a DATA attribute is level 0; each TABLE/ARRAY inside adds one).
+ *
+ * Why 128: the decoders recurse once per level, and a legal 1 MiB message can
+ * nest ~87,000 levels (12 bytes each), far past the JS stack (~5,000 levels
+ * overflowed). Real traffic is shallow: `ubus call`, jshn and
+ * blobmsg_add_json_from_string parse JSON with json-c's default tokener depth
+ * of 32, so nothing produced from JSON on OpenWrt nests deeper than 32; 128
+ * leaves 4x headroom for hand-built C messages while keeping the recursion
+ * (a few frames per level) a small fraction of the stack.
+ *
+ * decodeTableEntries/decodeTableBody drop a container that is nested deeper
+ * (like any malformed entry: ignored, as if absent); blobmsgWithinDepth() tells
+ * beforehand, and UbusConnection fails the request (PARSE_ERROR) / drops the
+ * message instead of delivering such a truncated table.
+ */
+export const MAX_BLOBMSG_DEPTH = 128;
+
+function decodeValue(type: number, p: Buffer, depth: number): JsonValue | undefined {
   switch (type) {
     case 0:
       return null;
     case 1:
-      return decodeTableEntries(p).map((e) => e.value);
+      if (depth >= MAX_BLOBMSG_DEPTH) return undefined;
+      return decodeEntries(p, depth + 1).map((e) => e.value);
     case 2:
-      return decodeTableBody(p);
+      if (depth >= MAX_BLOBMSG_DEPTH) return undefined;
+      return tableOf(decodeEntries(p, depth + 1));
     case 3:
       return isCstr(p) ? readCstr(p) : undefined;
     case 4: {
@@ -187,31 +227,101 @@ function decodeValue(type: number, p: Buffer): JsonValue | undefined {
     case 7:
       return p.length === 1 ? p[0] !== 0 : undefined;
     case 8:
-      return p.length === 8 ? p.readDoubleBE(0) : undefined;
+      // libubox blobmsg_check_attr only wants ≥ 8 bytes and blobmsg_get_double reads the first 8
+      return p.length >= 8 ? p.readDoubleBE(0) : undefined;
     default:
       return undefined;
   }
 }
 
-/** Typed entries of a table body, in order (malformed ones skipped). */
-export function decodeTableEntries(body: Buffer): TableEntry[] {
+/** Name and value offset of one blobmsg entry, or undefined when malformed. */
+function entryHead(a: Raw): { name: Buffer; voff: number } | undefined {
+  if (!a.ext || a.payload.length < 3) return undefined;
+  const nl = a.payload.readUInt16BE(0);
+  const voff = pad4(2 + nl + 1);
+  if (voff > a.payload.length || a.payload[2 + nl] !== 0) return undefined;
+  return { name: a.payload.subarray(2, 2 + nl), voff };
+}
+
+function decodeEntries(body: Buffer, depth: number): TableEntry[] {
   const out: TableEntry[] = [];
   for (const a of walk(body)) {
-    if (!a.ext || a.payload.length < 3) continue;
-    const nl = a.payload.readUInt16BE(0);
-    const voff = pad4(2 + nl + 1);
-    if (voff > a.payload.length || a.payload[2 + nl] !== 0) continue;
-    const value = decodeValue(a.id, a.payload.subarray(voff));
+    const h = entryHead(a);
+    if (!h) continue;
+    const value = decodeValue(a.id, a.payload.subarray(h.voff), depth);
     if (value === undefined) continue;
-    out.push({ name: a.payload.subarray(2, 2 + nl).toString('utf8'), type: a.id, value });
+    out.push({ name: h.name.toString('utf8'), type: a.id, value });
   }
   return out;
 }
 
-export function decodeTableBody(body: Buffer): Table {
+/**
+ * A plain object from entries (last duplicate wins). A key "__proto__" becomes
+ * an own property: plain assignment would call the Object.prototype setter and
+ * replace the table's prototype with attacker-chosen data.
+ */
+function tableOf(entries: TableEntry[]): Table {
   const t: Table = {};
-  for (const e of decodeTableEntries(body)) t[e.name] = e.value;
+  for (const e of entries) {
+    if (e.name === '__proto__') Object.defineProperty(t, e.name, { value: e.value, enumerable: true, writable: true, configurable: true });
+    else t[e.name] = e.value;
+  }
   return t;
+}
+
+/**
+ * Typed entries of a table body, in order (malformed ones skipped, and
+ * containers nested deeper than MAX_BLOBMSG_DEPTH too). Never throws.
+ */
+export function decodeTableEntries(body: Buffer): TableEntry[] {
+  return decodeEntries(body, 0);
+}
+
+/**
+ * A table body as an object. Keys keep wire order except that JS puts
+ * integer-like keys first (use decodeTableEntries for the exact order).
+ * Never throws.
+ */
+export function decodeTableBody(body: Buffer): Table {
+  return tableOf(decodeEntries(body, 0));
+}
+
+/**
+ * True when no container in a table body nests deeper than `max` levels
+ * (see MAX_BLOBMSG_DEPTH). Iterative, so any depth is safe to check.
+ */
+export function blobmsgWithinDepth(body: Buffer, max: number = MAX_BLOBMSG_DEPTH): boolean {
+  // a stack of [buffer, offset] frames; the walk rules are walk()'s
+  const bufs: Buffer[] = [body];
+  const offs: number[] = [0];
+  while (bufs.length > 0) {
+    const top = bufs.length - 1;
+    const b = bufs[top]!;
+    const off = offs[top]!;
+    if (b.length - off < 4) {
+      bufs.pop();
+      offs.pop();
+      continue;
+    }
+    const w = b.readUInt32BE(off);
+    const len = w & 0xffffff;
+    if (len < 4 || pad4(len) > b.length - off) {
+      bufs.pop();
+      offs.pop();
+      continue;
+    }
+    offs[top] = off + pad4(len);
+    const id = (w >>> 24) & 0x7f;
+    if (w >>> 31 !== 1 || (id !== 1 && id !== 2)) continue;
+    const payload = b.subarray(off + 4, off + len);
+    const h = entryHead({ id, ext: true, payload });
+    if (!h) continue;
+    // this container is at level bufs.length (the body itself is level 0)
+    if (bufs.length > max) return false;
+    bufs.push(payload.subarray(h.voff));
+    offs.push(0);
+  }
+  return true;
 }
 
 // ---- messages -----------------------------------------------------------------
@@ -219,8 +329,11 @@ export function decodeTableBody(body: Buffer): Table {
 export function encodeMessage(m: WireMessage): Buffer {
   const a = m.attrs;
   const parts: Buffer[] = [];
-  // attribute order as libubus/ubusd put them
-  if (a.noReply !== undefined) parts.push(blobAttr(10, Buffer.from([a.noReply ? 1 : 0]), false));
+  // attribute order as libubus/ubusd put them: ubusd's forwarded notification
+  // (an INVOKE) starts with NO_REPLY; a client's NOTIFY (libubus
+  // ubus_notify_async) has it last, after DATA (captures h_netifd_session, x_…)
+  const noReplyLast = m.type === MsgType.NOTIFY;
+  if (a.noReply !== undefined && !noReplyLast) parts.push(blobAttr(10, Buffer.from([a.noReply ? 1 : 0]), false));
   if (a.status !== undefined && m.type === MsgType.STATUS && a.subscribers === undefined) parts.push(blobAttr(1, i32b(a.status), false));
   if (a.objpath !== undefined) parts.push(blobAttr(2, cstr(a.objpath), false));
   if (a.objid !== undefined) parts.push(blobAttr(3, u32b(a.objid), false));
@@ -239,6 +352,7 @@ export function encodeMessage(m: WireMessage): Buffer {
   if (a.user !== undefined) parts.push(blobAttr(12, cstr(a.user), false));
   if (a.group !== undefined) parts.push(blobAttr(13, cstr(a.group), false));
   if (a.data !== undefined) parts.push(blobAttr(7, a.data, false));
+  if (a.noReply !== undefined && noReplyLast) parts.push(blobAttr(10, Buffer.from([a.noReply ? 1 : 0]), false));
   const body = Buffer.concat(parts);
   const h = Buffer.alloc(12);
   h.writeUInt8(m.type, 1);
@@ -250,14 +364,26 @@ export function encodeMessage(m: WireMessage): Buffer {
 }
 
 function decodeSig(p: Buffer): Record<string, Record<string, number>> {
+  // method tables of scalar arg types: two levels, never deeper
   const sig: Record<string, Record<string, number>> = {};
-  for (const e of decodeTableEntries(p)) {
-    if (e.type !== BlobmsgType.TABLE || typeof e.value !== 'object' || e.value === null || Array.isArray(e.value)) continue;
+  for (const m of walk(p)) {
+    const mh = entryHead(m);
+    if (!mh || m.id !== BlobmsgType.TABLE) continue;
     const args: Record<string, number> = {};
-    for (const [k, v] of Object.entries(e.value)) if (typeof v === 'number') args[k] = v;
-    sig[e.name] = args;
+    for (const a of walk(m.payload.subarray(mh.voff))) {
+      const ah = entryHead(a);
+      if (!ah || a.id === BlobmsgType.ARRAY || a.id === BlobmsgType.TABLE) continue;
+      const v = decodeValue(a.id, a.payload.subarray(ah.voff), MAX_BLOBMSG_DEPTH);
+      if (typeof v === 'number') defineKey(args, ah.name.toString('utf8'), v);
+    }
+    defineKey(sig, mh.name.toString('utf8'), args);
   }
   return sig;
+}
+
+function defineKey<T>(o: Record<string, T>, k: string, v: T): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /** Decodes one whole message (header + outer blob); bad attributes are ignored. */
