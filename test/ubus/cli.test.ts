@@ -160,6 +160,24 @@ describe('commands beyond cli-output', () => {
     expect(await cli(['list', 'nothing.here'])).toEqual({ stdout: '', stderr: 'Command failed: Not found\n', code: 4 });
   });
 
+  it('a call that sends DATA and then fails prints the DATA, then the error (spec §7.3)', async () => {
+    const obj = await other.addObject('partial.obj', {
+      partial: (req) => {
+        req.reply({ partial: 1 });
+        throw new UbusError(Status.NOT_SUPPORTED);
+      },
+    });
+    try {
+      expect(await cli(['call', 'partial.obj', 'partial'])).toEqual({
+        stdout: '{\n\t"partial": 1\n}\n',
+        stderr: 'Command failed: ubus call partial.obj partial (Operation not supported)\n',
+        code: 256 - Status.NOT_SUPPORTED,
+      });
+    } finally {
+      await obj.remove();
+    }
+  });
+
   it('subscribe prints notifications until -t, send delivers events', async () => {
     const running = cli(['-t', '2', 'subscribe', 'demo.obj']);
     await subscribed();
