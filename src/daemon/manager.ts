@@ -8,8 +8,9 @@ import type { Logger } from '../log.ts';
 import { XFRMD_RTPROT } from '../model.ts';
 import { XfrmdError, errorText } from '../errors.ts';
 import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, removeInstalled, type ApplyOptions, type Installed } from '../reconcile/reconcile.ts';
+import { applyPlan, indexActual, removeInstalled, type ApplyOptions, type Installed } from '../reconcile/reconcile.ts';
 import type { StateStore } from '../state/store.ts';
+import { routeKey, ruleKey } from '../reconcile/keys.ts';
 import type { Netifd } from './netifd.ts';
 import { prepare, type Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
@@ -300,13 +301,13 @@ export class InterfaceManager {
     const removed: string[] = [];
     const [routes, rules] = await Promise.all([this.kernel.dumpRoutes(XFRMD_RTPROT), this.kernel.dumpRules(XFRMD_RTPROT)]);
     const owned = new Set<string>();
-    const { routeKey, ruleKey } = await import('../reconcile/keys.ts');
+    const actual = indexActual(routes, rules);
     for (const rec of this.store.all()) {
       if (wanted(rec.name)) {
         kept.push(rec.name);
         const m = this.entry(rec.name);
         try {
-          await this.serialize(m, () => this.doSetup(m, rec.config, { routes, rules }));
+          await this.serialize(m, () => this.doSetup(m, rec.config, actual));
         } catch {
           // reported to netifd by doSetup
         }

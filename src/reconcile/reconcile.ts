@@ -33,13 +33,24 @@ export interface Installed {
   rules: RuleSpec[];
 }
 
+/** Our tagged routes/rules as the kernel has them, keyed, so each interface looks up only its own. */
+export interface ActualIndex {
+  routes: ReadonlyMap<string, RouteSpec>;
+  rules: ReadonlyMap<string, RuleSpec>;
+}
+
+/** Index one dump (made once for all interfaces: bringing up N stays linear in N). */
+export function indexActual(routes: readonly RouteSpec[], rules: readonly RuleSpec[]): ActualIndex {
+  return { routes: new Map(routes.map((r) => [routeKey(r), r])), rules: new Map(rules.map((r) => [ruleKey(r), r])) };
+}
+
 export interface ApplyOptions {
   /** What this interface owned before (state file), if anything. */
   previous?: Installed;
   /** Routes/rules carrying our tag as the kernel has them; when given, they are
    *  trusted over `previous` (used on resync). Without it no dump is made, which
    *  keeps bringing up N interfaces linear in N. */
-  actual?: { routes: RouteSpec[]; rules: RuleSpec[] };
+  actual?: ActualIndex;
   /** Called before the device is created, so a crash right after still knows it is ours. */
   persist?: (installed: Installed) => Promise<void> | void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -109,10 +120,11 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
   // Routes through a deleted device vanish with it; remember so we re-add them.
   let previousRoutes = prev?.routes ?? [];
   let previousAddresses = prev?.addresses ?? [];
-  let actualRoutes = opts.actual?.routes;
+  let deviceGone = false;
 
   try {
     // 1. The device: adopt, recreate (only if ours), or create.
+    let createdNow = false;
     let link = await kernel.getLink(spec.name);
     const ours = link !== undefined && prev?.link.created === true && prev.link.index === link.index;
     if (link && !linkMatches(link, spec)) {
@@ -128,7 +140,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       // and its addresses went with it, whatever the state file says; they must be added again.
       previousRoutes = previousRoutes.filter((r) => r.dev !== spec.name);
       previousAddresses = [];
-      actualRoutes = actualRoutes?.filter((r) => r.dev !== spec.name);
+      deviceGone = true;
     }
     if (link) {
       installed.link.index = link.index;
@@ -143,6 +155,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
         throw await createError(kernel, spec, e);
       }
       const created = link;
+      createdNow = true;
       installed.link.index = created.index;
       undo.push({ what: `delete device ${spec.name}`, run: () => ignoreMissing(kernel.deleteLink(created.index)) });
       log('created device', { ifindex: created.index, if_id: spec.ifId, parent: spec.link });
@@ -160,7 +173,10 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
 
     // 2. Addresses. Only ones we added before are ever removed (never link-locals or a user's).
     const wantAddrs = new Map(plan.addresses.map((a) => [addressKey(a), a]));
-    const haveAddrs = new Set((await kernel.dumpAddresses(link.index)).map(addressKey));
+    // A device created just now holds none of our addresses: no dump (one per interface would make
+    // bringing up N interfaces cost N dumps of everything). Link-locals the kernel may add are the exception.
+    const fresh = createdNow && !plan.addresses.some((a) => a.family === 6 && /^fe[89ab]/i.test(a.address));
+    const haveAddrs = new Set(fresh ? [] : (await kernel.dumpAddresses(link.index)).map(addressKey));
     for (const a of previousAddresses) {
       if (!wantAddrs.has(addressKey(a)) && haveAddrs.has(addressKey(a))) {
         await ignoreMissing(kernel.deleteAddress(a));
@@ -183,7 +199,8 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       what: 'route',
       want: plan.routes,
       had: previousRoutes,
-      actual: actualRoutes,
+      actual: opts.actual?.routes,
+      gone: deviceGone ? (r) => r.dev === spec.name : undefined,
       key: routeKey,
       same: routeMatches,
       add: (r) => kernel.addRoute(r),
@@ -215,7 +232,9 @@ interface SyncSet<T> {
   what: string;
   want: T[];
   had: T[];
-  actual: T[] | undefined;
+  actual: ReadonlyMap<string, T> | undefined;
+  /** objects that cannot exist any more (routes through a device that is gone) */
+  gone?: ((x: T) => boolean) | undefined;
   key: (x: T) => string;
   same: (want: T, have: T) => boolean;
   add: (x: T) => Promise<void>;
@@ -227,15 +246,17 @@ interface SyncSet<T> {
 /** Make the kernel hold exactly `want` out of what we own; returns what we own afterwards. */
 async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
   const want = new Map(s.want.map((x) => [s.key(x), x]));
-  // What exists: the dump if we have one, else what we installed last time.
-  const hadKeys = new Set(s.had.map(s.key));
+  const had = new Map(s.had.map((x) => [s.key(x), x]));
+  // What exists of ours: looked up in the dump if we have one, else what we installed last time.
   // A dump holds every interface's tagged objects: only what this one owned or wants is its business.
-  const actual = s.actual?.filter((x) => hadKeys.has(s.key(x)) || want.has(s.key(x)));
-  const existing = new Map((actual ?? s.had).map((x) => [s.key(x), x]));
+  const existing = new Map<string, T>();
+  for (const k of new Set([...had.keys(), ...want.keys()])) {
+    const x = s.actual ? s.actual.get(k) : had.get(k);
+    if (x !== undefined && !s.gone?.(x)) existing.set(k, x);
+  }
   for (const [k, x] of existing) {
     const w = want.get(k);
     if (w && s.same(w, x)) continue;
-    if (!hadKeys.has(k) && actual === undefined) continue;
     await ignoreMissing(s.del(x));
     existing.delete(k);
     s.undo.push({ what: `restore ${s.what} ${s.describe(x)}`, run: () => s.add(x) });

@@ -7,7 +7,8 @@ import { validateConfig, type Issue, type ValidatedConfig } from '../config/vali
 import { XfrmdError, errorText } from '../errors.ts';
 import { plan as buildPlan, renderIpCommands, type Plan } from '../plan/plan.ts';
 import type { Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, removeInstalled } from '../reconcile/reconcile.ts';
+import { applyPlan, indexActual, removeInstalled } from '../reconcile/reconcile.ts';
+import { XFRMD_RTPROT } from '../model.ts';
 import type { StateStore } from '../state/store.ts';
 
 export interface Failure {
@@ -93,12 +94,15 @@ export async function applyNetworkFile(
     report.removed.push(rec.name);
   }
 
+  // One dump for all sections: what was deleted behind our back is put back, in linear time.
+  const actual = indexActual(await kernel.dumpRoutes(XFRMD_RTPROT), await kernel.dumpRules(XFRMD_RTPROT));
   for (const s of sections) {
     const name = s.config.section;
     try {
       const p = await planFor(s.config);
       const installed = await applyPlan(kernel, p, {
         previous: store.load(name)?.installed,
+        actual,
         persist: (i) => store.save({ name, config: s.raw, installed: i }),
         log: (m) => log(name, m),
       });

@@ -174,11 +174,9 @@ describe('road warrior: full tunnel with the peer inside 0/0, kept out of the tu
     if (x.f === 4) expect(ping(rw, fams[1]!.inner[1], 1).ok).toBe(true);
   });
 
-  // KNOWN BUG (standalone apply): applyNetworkFile passes no dump to applyPlan, which then trusts
-  // the state file and believes the hand-deleted exempt rules are still there: nothing is re-added
-  // and the tunnel stays broken. Fix: dump the tagged routes/rules once per apply and pass them as
-  // `actual` (applyPlan keeps to the interface's own objects). Drop `.fails` when fixed.
-  it.fails('xfrmd apply again puts the exempt rules back; the tunnel works again', async () => {
+  // applyNetworkFile dumps our tagged routes/rules once and passes them to applyPlan, so a
+  // hand-deleted exempt rule is seen as missing and put back.
+  it('xfrmd apply again puts the exempt rules back; the tunnel works again', async () => {
     const report = await applyNetworkFile(NETWORK, { kernel, store });
     expect(report).toMatchObject({ up: ['rw0'], failed: [] });
     const s = snapshot(rw);

@@ -3,7 +3,7 @@
 // even though the state file still lists them.
 import { describe, expect, it } from 'vitest';
 import { XFRMD_RTPROT, type RouteSpec } from '../../src/model.ts';
-import { applyPlan, type KernelPlan } from '../../src/reconcile/reconcile.ts';
+import { applyPlan, indexActual, type KernelPlan } from '../../src/reconcile/reconcile.ts';
 import { FakeKernel } from '../support/fake-kernel.ts';
 
 describe('applyPlan after the device was deleted by someone else', () => {
@@ -46,7 +46,7 @@ describe('applyPlan with a dump of every tagged object (daemon resync)', () => {
     const before = k.snapshot();
     await k.deleteRoute(a.routes[0]!);
     await k.deleteRule(a.rules[0]!);
-    const actual = { routes: await k.dumpRoutes(XFRMD_RTPROT), rules: await k.dumpRules(XFRMD_RTPROT) };
+    const actual = indexActual(await k.dumpRoutes(XFRMD_RTPROT), await k.dumpRules(XFRMD_RTPROT));
     await applyPlan(k, a, { previous: first, actual });
     expect(k.snapshot()).toEqual(before);
   });

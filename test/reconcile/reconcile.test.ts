@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../../src/model.ts';
-import { applyPlan, removeInstalled, type KernelPlan } from '../../src/reconcile/reconcile.ts';
+import { applyPlan, indexActual, removeInstalled, type KernelPlan } from '../../src/reconcile/reconcile.ts';
 import type { Kernel } from '../../src/reconcile/kernel.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
 
@@ -125,7 +125,7 @@ describe('applyPlan', () => {
     const k = new FakeKernel();
     const first = await applyPlan(k, roadWarrior());
     k.rules.clear();
-    const actual = { routes: await k.dumpRoutes(XFRMD_RTPROT), rules: await k.dumpRules(XFRMD_RTPROT) };
+    const actual = indexActual(await k.dumpRoutes(XFRMD_RTPROT), await k.dumpRules(XFRMD_RTPROT));
     await applyPlan(k, roadWarrior(), { previous: first, actual });
     expect(k.snapshot().rules).toHaveLength(2);
   });
