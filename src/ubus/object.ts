@@ -57,9 +57,11 @@ export type Methods = Record<string, MethodDef | MethodHandler>;
 export function parsePolicy(body: Buffer, policy: Policy): UbusTable {
   const out: Record<string, unknown> = {};
   for (const e of decodeTableEntries(body)) {
+    if (!Object.hasOwn(policy, e.name)) continue;
     const want = policy[e.name];
     if (want === undefined || e.type !== want) continue;
-    out[e.name] = e.value;
+    // an own "__proto__" key must not set the prototype
+    Object.defineProperty(out, e.name, { value: e.value, enumerable: true, writable: true, configurable: true });
   }
   return out as UbusTable;
 }

@@ -124,47 +124,162 @@ export type TableInput = { [k: string]: BlobValue | undefined } | ReadonlyMap<st
 export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [k: string]: JsonValue };
 export type Table = { [k: string]: JsonValue };
 
-function encodeValue(name: string, v: BlobValue): Buffer {
-  const n = Buffer.from(name, 'utf8');
-  const hdr = Buffer.alloc(pad4(2 + n.length + 1));
-  hdr.writeUInt16BE(n.length, 0);
-  n.copy(hdr, 2);
-  const [type, payload] = valuePayload(v);
-  return blobAttr(type, Buffer.concat([hdr, payload]), true);
-}
+/**
+ * One-pass blobmsg writer: values go straight into a growing scratch buffer and
+ * each container's length is patched in once its children are written (no
+ * per-value Buffers, no concat). The result is copied out of the scratch.
+ */
+class Writer {
+  buf: Buffer;
+  off = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
-function valuePayload(v: BlobValue): [number, Buffer] {
-  if (v instanceof Typed) {
-    const b = Buffer.alloc(8);
+  ensure(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.off + n) size *= 2;
+    const b = Buffer.allocUnsafe(size);
+    this.buf.copy(b, 0, 0, this.off);
+    this.buf = b;
+  }
+
+  zero(n: number): void {
+    this.ensure(n);
+    this.buf.fill(0, this.off, this.off + n);
+    this.off += n;
+  }
+
+  /** Starts an extended attribute: header placeholder and the padded name. Returns its offset. */
+  open(name: string): number {
+    const at = this.off;
+    this.ensure(4 + 2 + name.length * 3 + 4);
+    const nl = this.buf.write(name, at + 6, 'utf8');
+    if (nl > 0xffff) throw new RangeError('blobmsg name too long');
+    this.buf.writeUInt16BE(nl, at + 4);
+    const end = at + 4 + pad4(2 + nl + 1);
+    this.buf.fill(0, at + 6 + nl, end);
+    this.off = end;
+    return at;
+  }
+
+  /** Ends the attribute opened at `at`: writes its header and pads it. */
+  close(at: number, type: number): void {
+    const len = this.off - at;
+    if (len > 0xffffff) throw new RangeError('blob attribute too long');
+    this.buf.writeUInt32BE((0x80000000 | ((type & 0x7f) << 24) | len) >>> 0, at);
+    const pad = pad4(len) - len;
+    if (pad) this.zero(pad);
+  }
+
+  cstr(v: string): void {
+    this.ensure(v.length * 3 + 1);
+    this.off += this.buf.write(v, this.off, 'utf8');
+    this.buf[this.off++] = 0;
+  }
+
+  value(name: string, v: BlobValue): void {
+    const at = this.open(name);
+    this.close(at, this.payload(v));
+  }
+
+  /** Writes the value's payload; returns its blobmsg type. */
+  payload(v: BlobValue): number {
+    if (v instanceof Typed) return this.typed(v);
+    if (v === null) return BlobmsgType.UNSPEC;
+    switch (typeof v) {
+      case 'boolean':
+        this.ensure(1);
+        this.buf[this.off++] = v ? 1 : 0;
+        return BlobmsgType.INT8;
+      case 'string':
+        this.cstr(v);
+        return BlobmsgType.STRING;
+      case 'bigint':
+        return this.typed(int64(v));
+      case 'number':
+        if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff) {
+          this.ensure(4);
+          this.off = this.buf.writeInt32BE(v, this.off);
+          return BlobmsgType.INT32;
+        }
+        if (Number.isInteger(v)) return this.typed(int64(BigInt(v)));
+        return this.typed(double(v));
+      default:
+        break;
+    }
+    if (Array.isArray(v)) {
+      for (const x of v as BlobValue[]) this.value('', x);
+      return BlobmsgType.ARRAY;
+    }
+    this.table(v as TableInput);
+    return BlobmsgType.TABLE;
+  }
+
+  typed(v: Typed): number {
+    this.ensure(8);
+    const b = this.buf;
     switch (v.type) {
       case BlobmsgType.INT8:
-        return [7, Buffer.from([Number(v.value) ? 1 : 0])];
+        b[this.off++] = Number(v.value) ? 1 : 0;
+        return BlobmsgType.INT8;
       case BlobmsgType.INT16:
-        b.writeInt16BE(Number(v.value) << 16 >> 16);
-        return [6, b.subarray(0, 2)];
+        this.off = b.writeInt16BE((Number(v.value) << 16) >> 16, this.off);
+        return BlobmsgType.INT16;
       case BlobmsgType.INT32:
-        return [5, i32b(Number(v.value))];
+        this.off = b.writeInt32BE(Number(v.value) | 0, this.off);
+        return BlobmsgType.INT32;
       case BlobmsgType.INT64:
-        b.writeBigInt64BE(BigInt.asIntN(64, BigInt(v.value)));
-        return [4, b];
+        this.off = b.writeBigInt64BE(BigInt.asIntN(64, BigInt(v.value)), this.off);
+        return BlobmsgType.INT64;
       case BlobmsgType.DOUBLE:
-        b.writeDoubleBE(Number(v.value));
-        return [8, b];
+        this.off = b.writeDoubleBE(Number(v.value), this.off);
+        return BlobmsgType.DOUBLE;
       default:
-        return [3, cstr(String(v.value))];
+        this.cstr(String(v.value));
+        return BlobmsgType.STRING;
     }
   }
-  if (v === null) return [0, Buffer.alloc(0)];
-  if (typeof v === 'boolean') return [7, Buffer.from([v ? 1 : 0])];
-  if (typeof v === 'string') return [3, cstr(v)];
-  if (typeof v === 'bigint') return valuePayload(int64(v));
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff) return [5, i32b(v)];
-    if (Number.isInteger(v)) return valuePayload(int64(BigInt(v)));
-    return valuePayload(double(v));
+
+  table(obj: TableInput): void {
+    if (obj instanceof Map) {
+      for (const [k, x] of obj) if (x !== undefined) this.value(k, x);
+      return;
+    }
+    if (obj === undefined || obj === null) throw new TypeError('cannot encode undefined as a blobmsg value');
+    const o = obj as { [k: string]: BlobValue | undefined };
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const x = o[k];
+      if (x !== undefined) this.value(k, x);
+    }
   }
-  if (Array.isArray(v)) return [1, Buffer.concat(v.map((x) => encodeValue('', x)))];
-  return [2, encodeTableBody(v as TableInput)];
+
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.off);
+    this.buf.copy(out, 0, 0, this.off);
+    return out;
+  }
+}
+
+// one scratch writer reused while not busy (a throwing encode leaves it usable)
+let scratch: Writer | undefined = new Writer(4096);
+
+function withWriter(fn: (w: Writer) => void): Buffer {
+  const w = scratch ?? new Writer(4096);
+  scratch = undefined;
+  w.off = 0;
+  try {
+    fn(w);
+    return w.take();
+  } finally {
+    if (w.buf.length <= 1 << 20) scratch = w; // do not pin a huge buffer
+  }
+}
+
+function encodeValue(name: string, v: BlobValue): Buffer {
+  return withWriter((w) => w.value(name, v));
 }
 
 /**
@@ -172,10 +287,7 @@ function valuePayload(v: BlobValue): [number, Buffer] {
  * enumeration order (a Map: insertion order, also for integer-like keys).
  */
 export function encodeTableBody(obj: TableInput): Buffer {
-  const parts: Buffer[] = [];
-  const entries = obj instanceof Map ? obj.entries() : Object.entries(obj);
-  for (const [k, v] of entries) if (v !== undefined) parts.push(encodeValue(k, v));
-  return Buffer.concat(parts);
+  return withWriter((w) => w.table(obj));
 }
 
 export interface TableEntry {
