@@ -1,5 +1,6 @@
-// Address text <-> bytes, without depending on anything (v6 printed as RFC 5952).
+// Address text <-> bytes (v6 printed as RFC 5952 by the config module's formatter).
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatAddress } from '../config/ip.ts';
 import type { Family } from '../model.ts';
 
 export const AF_INET = 2;
@@ -46,28 +47,9 @@ export function ipToBytes(addr: string): Buffer {
   return out;
 }
 
+/** Kernel bytes → the same text the planner writes (one formatter, so dumps and plans compare equal). */
 export function bytesToIp(b: Buffer, family?: Family): string {
   const f = family ?? (b.length === 4 ? 4 : 6);
   if (f === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(b.readUInt16BE(i * 2));
-  // longest run of ≥ 2 zero words becomes "::"
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(w);
-  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+  return formatAddress(6, (b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));
 }

@@ -11,7 +11,8 @@ describe('addresses', () => {
     ['::', '::'],
     ['fd00::1', 'fd00::1'],
     ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
-    ['::ffff:1.2.3.4', '::ffff:102:304'],
+    // IPv4-mapped as inet_ntop (and ip(8), and the planner) print it
+    ['::ffff:1.2.3.4', '::ffff:1.2.3.4'],
     ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
   ])('%s → bytes → %s', (a, b) => {
     expect(bytesToIp(ipToBytes(a))).toBe(b);
