@@ -315,32 +315,34 @@ export interface TableEntry {
  */
 export const MAX_BLOBMSG_DEPTH = 128;
 
-function decodeValue(type: number, p: Buffer, depth: number): JsonValue | undefined {
+/** The value of one blobmsg entry (bytes b[s, e)); undefined when malformed. */
+function decodeValue(type: number, b: Buffer, s: number, e: number, depth: number): JsonValue | undefined {
+  const n = e - s;
   switch (type) {
     case 0:
       return null;
     case 1:
       if (depth >= MAX_BLOBMSG_DEPTH) return undefined;
-      return decodeEntries(p, depth + 1).map((e) => e.value);
+      return decodeEntries(b, s, e, depth + 1).map((x) => x.value);
     case 2:
       if (depth >= MAX_BLOBMSG_DEPTH) return undefined;
-      return tableOf(decodeEntries(p, depth + 1));
+      return tableOf(decodeEntries(b, s, e, depth + 1));
     case 3:
-      return isCstr(p) ? readCstr(p) : undefined;
+      return n >= 1 && b[e - 1] === 0 ? b.toString('utf8', s, e - 1) : undefined;
     case 4: {
-      if (p.length !== 8) return undefined;
-      const v = p.readBigInt64BE(0);
+      if (n !== 8) return undefined;
+      const v = b.readBigInt64BE(s);
       return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
     }
     case 5:
-      return p.length === 4 ? p.readInt32BE(0) : undefined;
+      return n === 4 ? b.readInt32BE(s) : undefined;
     case 6:
-      return p.length === 2 ? p.readInt16BE(0) : undefined;
+      return n === 2 ? b.readInt16BE(s) : undefined;
     case 7:
-      return p.length === 1 ? p[0] !== 0 : undefined;
+      return n === 1 ? b[s] !== 0 : undefined;
     case 8:
       // libubox blobmsg_check_attr only wants ≥ 8 bytes and blobmsg_get_double reads the first 8
-      return p.length >= 8 ? p.readDoubleBE(0) : undefined;
+      return n >= 8 ? b.readDoubleBE(s) : undefined;
     default:
       return undefined;
   }
@@ -355,14 +357,27 @@ function entryHead(a: Raw): { name: Buffer; voff: number } | undefined {
   return { name: a.payload.subarray(2, 2 + nl), voff };
 }
 
-function decodeEntries(body: Buffer, depth: number): TableEntry[] {
+/** The entries of the blobmsg list in b[start, end) (walk() rules, inlined: this is the hot path). */
+function decodeEntries(b: Buffer, start: number, end: number, depth: number): TableEntry[] {
   const out: TableEntry[] = [];
-  for (const a of walk(body)) {
-    const h = entryHead(a);
-    if (!h) continue;
-    const value = decodeValue(a.id, a.payload.subarray(h.voff), depth);
-    if (value === undefined) continue;
-    out.push({ name: h.name.toString('utf8'), type: a.id, value });
+  let off = start;
+  while (end - off >= 4) {
+    const w = b.readUInt32BE(off);
+    const len = w & 0xffffff;
+    if (len < 4 || pad4(len) > end - off) break;
+    // extended, with room for the name length and its NUL
+    if (w >>> 31 === 1 && len >= 7) {
+      const ps = off + 4;
+      const pe = off + len;
+      const nl = b.readUInt16BE(ps);
+      const vs = ps + pad4(2 + nl + 1);
+      if (vs <= pe && b[ps + 2 + nl] === 0) {
+        const type = (w >>> 24) & 0x7f;
+        const value = decodeValue(type, b, vs, pe, depth);
+        if (value !== undefined) out.push({ name: b.toString('utf8', ps + 2, ps + 2 + nl), type, value });
+      }
+    }
+    off += pad4(len);
   }
   return out;
 }
@@ -386,7 +401,7 @@ function tableOf(entries: TableEntry[]): Table {
  * containers nested deeper than MAX_BLOBMSG_DEPTH too). Never throws.
  */
 export function decodeTableEntries(body: Buffer): TableEntry[] {
-  return decodeEntries(body, 0);
+  return decodeEntries(body, 0, body.length, 0);
 }
 
 /**
@@ -395,7 +410,7 @@ export function decodeTableEntries(body: Buffer): TableEntry[] {
  * Never throws.
  */
 export function decodeTableBody(body: Buffer): Table {
-  return tableOf(decodeEntries(body, 0));
+  return tableOf(decodeEntries(body, 0, body.length, 0));
 }
 
 /**
@@ -485,7 +500,7 @@ function decodeSig(p: Buffer): Record<string, Record<string, number>> {
     for (const a of walk(m.payload.subarray(mh.voff))) {
       const ah = entryHead(a);
       if (!ah || a.id === BlobmsgType.ARRAY || a.id === BlobmsgType.TABLE) continue;
-      const v = decodeValue(a.id, a.payload.subarray(ah.voff), MAX_BLOBMSG_DEPTH);
+      const v = decodeValue(a.id, a.payload, ah.voff, a.payload.length, MAX_BLOBMSG_DEPTH);
       if (typeof v === 'number') defineKey(args, ah.name.toString('utf8'), v);
     }
     defineKey(sig, mh.name.toString('utf8'), args);
