@@ -224,12 +224,13 @@ class Cli {
       return statusOf(e);
     }
     try {
-      // allowStatus: like the C CLI, print the DATA that came before a failing STATUS, then the error (spec §7.3)
-      const r = await this.conn.request(MsgType.INVOKE, id, { objid: id, method, data: body }, { timeoutMs: this.opts.timeout * 1000, allowStatus: true });
-      for (const d of r.data) {
-        if (d.attrs.data === undefined) continue;
+      // like the C CLI's data_cb: print each DATA as it arrives, so what came before a
+      // failing STATUS (allowStatus) or a timeout is printed before the error (spec §7.3)
+      const onData = (d: WireMessage): void => {
+        if (d.attrs.data === undefined) return;
         this.io.out(Buffer.concat([formatJsonBytes(d.attrs.data, { indent: this.opts.simple ? -1 : 0 }), Buffer.from('\n')]));
-      }
+      };
+      const r = await this.conn.request(MsgType.INVOKE, id, { objid: id, method, data: body }, { timeoutMs: this.opts.timeout * 1000, allowStatus: true, onData });
       if (r.status !== Status.OK) return this.cliError('call', args, r.status);
     } catch (e) {
       return this.cliError('call', args, statusOf(e));

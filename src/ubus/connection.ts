@@ -27,6 +27,12 @@ export interface ConnectionRequestOptions extends RequestOptions {
    * `result.status`. Timeouts and connection loss still reject.
    */
   allowStatus?: boolean;
+  /**
+   * Called for each DATA reply as it arrives (libubus data_cb), so a caller can
+   * use what came before a timeout too. The DATA is still collected in `data`.
+   * An exception it throws is swallowed.
+   */
+  onData?: (msg: WireMessage) => void;
 }
 
 /** Replies collected for one request: every DATA (in order) and the final STATUS. */
@@ -49,6 +55,7 @@ interface Pending {
   /** NOTIFY with reply: after ubusd's STATUS we wait for each listed subscriber */
   notify: boolean;
   allowStatus: boolean;
+  onData?: (msg: WireMessage) => void;
   first?: WireMessage;
   subscribers?: Map<number, number>;
   waiting?: Set<number>;
@@ -172,7 +179,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
       return Promise.reject(e);
     }
     return new Promise<RequestResult>((resolve, reject) => {
-      const p: Pending = { seq, keys: [key(seq, peer)], data: [], timer: undefined, resolve, reject, notify: opts.notify ?? false, allowStatus: opts.allowStatus ?? false };
+      const p: Pending = { seq, keys: [key(seq, peer)], data: [], timer: undefined, resolve, reject, notify: opts.notify ?? false, allowStatus: opts.allowStatus ?? false, onData: opts.onData };
       const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
       if (timeoutMs > 0) {
         p.timer = setTimeout(() => {
@@ -264,7 +271,13 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
     const p = this.pending.get(key(msg.seq, msg.peer));
     if (!p) return; // late reply after a timeout, or not ours
     if (msg.type === MsgType.DATA) {
-      if (!p.first) p.data.push(msg);
+      if (p.first) return;
+      p.data.push(msg);
+      try {
+        p.onData?.(msg);
+      } catch {
+        // a callback bug must not kill the connection
+      }
       return;
     }
     if (!p.first) {

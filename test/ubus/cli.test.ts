@@ -160,11 +160,15 @@ describe('commands beyond cli-output', () => {
     expect(await cli(['list', 'nothing.here'])).toEqual({ stdout: '', stderr: 'Command failed: Not found\n', code: 4 });
   });
 
-  it('a call that sends DATA and then fails prints the DATA, then the error (spec §7.3)', async () => {
+  it('a call that sends DATA and then fails or times out prints the DATA, then the error (spec §7.3)', async () => {
     const obj = await other.addObject('partial.obj', {
       partial: (req) => {
         req.reply({ partial: 1 });
         throw new UbusError(Status.NOT_SUPPORTED);
+      },
+      stall: async (req) => {
+        req.reply({ early: true });
+        await sleep(5000);
       },
     });
     try {
@@ -172,6 +176,12 @@ describe('commands beyond cli-output', () => {
         stdout: '{\n\t"partial": 1\n}\n',
         stderr: 'Command failed: ubus call partial.obj partial (Operation not supported)\n',
         code: 256 - Status.NOT_SUPPORTED,
+      });
+      // a timeout too: the DATA that arrived is printed first
+      expect(await cli(['-t', '1', 'call', 'partial.obj', 'stall'])).toEqual({
+        stdout: '{\n\t"early": true\n}\n',
+        stderr: 'Command failed: ubus call partial.obj stall (Request timed out)\n',
+        code: 256 - Status.TIMEOUT,
       });
     } finally {
       await obj.remove();

@@ -203,8 +203,10 @@ describe('UbusConnection', () => {
     });
     const conn = await UbusConnection.open(sock);
     cleanup.push(() => conn.close());
-    const r = await conn.request(MsgType.INVOKE, 7, { objid: 7, method: 'm', data: Buffer.alloc(0) }, { allowStatus: true });
+    const seen: WireMessage[] = [];
+    const r = await conn.request(MsgType.INVOKE, 7, { objid: 7, method: 'm', data: Buffer.alloc(0) }, { allowStatus: true, onData: (m) => seen.push(m) });
     expect(r.status).toBe(Status.NOT_SUPPORTED);
+    expect(seen).toEqual(r.data);
     expect(r.data.map((d) => decodeTableBody(d.attrs.data!))).toEqual([{ partial: 1 }]);
     await expect(conn.request(MsgType.INVOKE, 7, { objid: 7, method: 'm', data: Buffer.alloc(0) })).rejects.toMatchObject({ status: Status.NOT_SUPPORTED });
   });
