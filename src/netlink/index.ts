@@ -235,10 +235,13 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
   }
   /** all addresses, or those of one device */
   async dumpAddresses(dev?: string | number): Promise<AddressInfo[]> {
-    await this.dumpLinks();
-    const index = dev === undefined ? 0 : typeof dev === 'number' ? dev : this.indexByName.get(dev);
-    if (index === undefined) return [];
-    return dumpAddresses(this.route, index, this.nameOf);
+    if (dev === undefined) {
+      await this.dumpLinks();
+      return dumpAddresses(this.route, 0, this.nameOf);
+    }
+    // One device: learn just its name, not every link's (a dump per call made resync quadratic).
+    const link = await this.getLink(dev);
+    return link ? dumpAddresses(this.route, link.index, this.nameOf) : [];
   }
 
   // ---- routes ----

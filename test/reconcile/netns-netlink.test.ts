@@ -1,7 +1,5 @@
-// Found while benchmarking the reconciler at scale (bench/scale.ts): findings in
-// src/netlink, which is another engineer's module. Written as `it.fails` so the
-// suite stays green while the bug is there; when it is fixed, vitest reports
-// these as unexpectedly passing: turn them into plain `it`.
+// Found while benchmarking the reconciler at scale (bench/scale.ts): a per-device
+// address dump must not cost a dump of every link.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
@@ -23,9 +21,8 @@ afterAll(() => {
 // before the RTM_GETADDR dump, so each call costs a dump of every link in the namespace: the
 // reconciler calls it once per interface, and bringing up N interfaces was O(N^2) (N=1000:
 // 116 s, of which ~10 s in sendBatch/kernel and ~5 s in decodeLink for the link dumps).
-// The reconciler now skips the call for a device it just created; the layer itself should
-// resolve the name (one RTM_GETLINK) or use its cache instead of dumping all links.
-it.fails('KNOWN BUG (src/netlink): dumpAddresses(ifindex) makes one dump, not a dump of all links first', async () => {
+// Fixed: the layer resolves the one device (RTM_GETLINK) and dumps only its addresses.
+it('dumpAddresses(ifindex) makes one dump, not a dump of all links first', async () => {
   const v0 = await nl.getLink('v0');
   const sock = nl.rtnl;
   const ops: string[] = [];
