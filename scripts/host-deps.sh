@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the host tests use. The guest harness installs its own (test/kernel/).
-pkgs=(iproute2 busybox)
+# Debian packages the host tests use (the shim tests run under busybox ash). busybox-static,
+# not busybox: the two conflict in Debian and the guest harness (test/kernel/) needs the static one.
+pkgs=(iproute2 busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
