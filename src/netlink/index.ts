@@ -17,8 +17,8 @@
 // API (all async, model.ts types in, model.ts-compatible types out):
 //   const nl = Netlink.open({ netns?: 'NAME', timeoutMs?, window? })  // netns: /run/netns/NAME
 //   links:     getLink(name|index) → LinkInfo | undefined, dumpLinks(), ifindex(name),
-//              createXfrmLink(XfrmLinkSpec) (CREATE|EXCL, returns LinkInfo with .xfrm {ifId, link, collectMetadata}),
-//              createLink(name, 'veth'|'dummy'|…, {peer, mtu, up}), setLink(ref, {up, mtu, multicast}),
+//              createXfrmLink(XfrmLinkSpec, {up}?) (CREATE|EXCL, returns LinkInfo with .xfrm {ifId, link, collectMetadata}),
+//              createLink(name, 'veth'|'dummy'|…, {peer, mtu, up, multicast}), setLink(ref, {up, mtu, multicast}),
 //              setLinkUp(ref, up), setMtu(ref, mtu), deleteLink(name|index)
 //   addresses: addAddress / deleteAddress(AddressSpec), dumpAddresses(dev?)
 //   routes:    addRoute / deleteRoute(RouteSpec), dumpRoutes({protocol?, table?, family?})
@@ -197,8 +197,8 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
     for (const l of all) this.learn(l);
     return all;
   }
-  async createXfrmLink(spec: XfrmLinkSpec): Promise<LinkInfo> {
-    const l = await links.createXfrmLink(this.route, spec);
+  async createXfrmLink(spec: XfrmLinkSpec, o: links.CreateFlags = {}): Promise<LinkInfo> {
+    const l = await links.createXfrmLink(this.route, spec, o);
     this.learn(l);
     return l;
   }

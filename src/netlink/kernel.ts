@@ -27,8 +27,8 @@ export class NetlinkKernel implements Kernel {
   async listLinks(): Promise<LinkState[]> {
     return (await this.nl.dumpLinks()).map(state);
   }
-  async createXfrmLink(spec: XfrmLinkSpec): Promise<LinkState> {
-    return state(await this.nl.createXfrmLink(spec));
+  async createXfrmLink(spec: XfrmLinkSpec, o: { up?: boolean } = {}): Promise<LinkState> {
+    return state(await this.nl.createXfrmLink(spec, o));
   }
   deleteLink(index: number): Promise<void> {
     return this.nl.deleteLink(index);

@@ -129,9 +129,15 @@ export async function dumpLinks(s: NlSocket): Promise<LinkInfo[]> {
   return out;
 }
 
+/** Device settings applied by the RTM_NEWLINK that creates it (ifi_flags/ifi_change), saving a setLink. */
+export interface CreateFlags {
+  /** IFF_UP at creation */
+  up?: boolean;
+}
+
 /** RTM_NEWLINK kind "xfrm", CREATE|EXCL: an existing name or if_id is EEXIST. */
-export function xfrmLinkMessage(spec: XfrmLinkSpec): MessageBuilder {
-  const { flags, change } = flagsOf({ multicast: spec.multicast });
+export function xfrmLinkMessage(spec: XfrmLinkSpec, o: CreateFlags = {}): MessageBuilder {
+  const { flags, change } = flagsOf({ multicast: spec.multicast, ...(o.up !== undefined ? { up: o.up } : {}) });
   const data = streamBuffer((out) => {
     // if_id 0 is sent as asked: the kernel's own message ("if_id must be non zero") is clearer than ours
     out.emit(formatXfrm({ ...(!spec.collectMetadata || spec.ifId !== 0 ? { ifId: spec.ifId } : {}), ...(spec.link ? { link: spec.link } : {}) }));
@@ -142,11 +148,28 @@ export function xfrmLinkMessage(spec: XfrmLinkSpec): MessageBuilder {
   return linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, spec.name, attrs, flags, change);
 }
 
-export async function createXfrmLink(s: NlSocket, spec: XfrmLinkSpec): Promise<LinkInfo> {
-  await s.request(xfrmLinkMessage(spec), `RTM_NEWLINK xfrm ${spec.name} if_id ${spec.ifId}`);
-  const l = await getLink(s, spec.name);
-  if (!l) throw new NetlinkError(19, `RTM_GETLINK ${spec.name}`, undefined, 'created link vanished');
+/**
+ * Sends the creation and, without waiting for its ACK, the RTM_GETLINK that reads the new
+ * device back: the socket sends both in one datagram and the kernel handles them in order,
+ * so the GETLINK sees the device once the creation succeeded (one round trip, not two).
+ * If the creation fails, its error is what is thrown; the GETLINK's outcome is dropped.
+ */
+async function createThenGet(s: NlSocket, m: MessageBuilder, op: string, name: string): Promise<LinkInfo> {
+  const created = s.request(m, op);
+  const got = getLink(s, name);
+  try {
+    await created;
+  } catch (e) {
+    got.catch(() => {});
+    throw e;
+  }
+  const l = await got;
+  if (!l) throw new NetlinkError(19, `RTM_GETLINK ${name}`, undefined, 'created link vanished');
   return l;
+}
+
+export function createXfrmLink(s: NlSocket, spec: XfrmLinkSpec, o: CreateFlags = {}): Promise<LinkInfo> {
+  return createThenGet(s, xfrmLinkMessage(spec, o), `RTM_NEWLINK xfrm ${spec.name} if_id ${spec.ifId}`, spec.name);
 }
 
 export interface CreateLinkOptions {
@@ -154,21 +177,20 @@ export interface CreateLinkOptions {
   peer?: string;
   mtu?: number;
   up?: boolean;
+  /** IFF_MULTICAST at creation (default: the kind's own) */
+  multicast?: boolean;
 }
 
 /** Creates a kind-only device (veth with peer, dummy, bridge …), CREATE|EXCL. */
-export async function createLink(s: NlSocket, name: string, kind: string, o: CreateLinkOptions = {}): Promise<LinkInfo> {
-  const { flags, change } = flagsOf({ up: o.up });
+export function createLink(s: NlSocket, name: string, kind: string, o: CreateLinkOptions = {}): Promise<LinkInfo> {
+  const { flags, change } = flagsOf({ up: o.up, ...(o.multicast !== undefined ? { multicast: o.multicast } : {}) });
   const mtu = o.mtu ? { mtu: o.mtu } : {};
   const peer = kind === 'veth' && o.peer !== undefined ? o.peer : undefined;
   // the veth peer's payload is an ifinfomsg followed by its attributes
   const data = peer === undefined ? undefined : streamBuffer(formatVethInfo({ peer: streamBuffer((out) => formatLinkMessage({ kind: 'link', data: {}, attrs: { ifname: peer, ...mtu } }, out)) }));
   const linkinfo = streamBuffer(formatInfo({ kind, ...(data ? { data } : {}) }));
   const m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name, { ...mtu, linkinfo }, flags, change);
-  await s.request(m, `RTM_NEWLINK ${kind} ${name}`);
-  const l = await getLink(s, name);
-  if (!l) throw new NetlinkError(19, `RTM_GETLINK ${name}`, undefined, 'created link vanished');
-  return l;
+  return createThenGet(s, m, `RTM_NEWLINK ${kind} ${name}`, name);
 }
 
 export async function setLink(s: NlSocket, ref: LinkRef, c: LinkChange): Promise<void> {

@@ -37,8 +37,9 @@ export interface Kernel {
   getLink(name: string): Promise<LinkState | undefined>;
   getLinkByIndex(index: number): Promise<LinkState | undefined>;
   listLinks(): Promise<LinkState[]>;
-  /** CREATE|EXCL; resolves to the new link */
-  createXfrmLink(spec: XfrmLinkSpec): Promise<LinkState>;
+  /** CREATE|EXCL; resolves to the new link. `up` asks for IFF_UP in the creating message
+   *  (saves a setLink); an implementation may ignore it: the returned state tells. */
+  createXfrmLink(spec: XfrmLinkSpec, o?: { up?: boolean }): Promise<LinkState>;
   deleteLink(index: number): Promise<void>;
   setLink(index: number, change: { up?: boolean; mtu?: number; multicast?: boolean }): Promise<void>;
 

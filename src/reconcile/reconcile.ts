@@ -150,7 +150,8 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       installed.link.created = true;
       await opts.persist?.(installed);
       try {
-        link = await kernel.createXfrmLink(spec);
+        // up at creation: one message fewer (the setLink below then finds nothing to change)
+        link = await kernel.createXfrmLink(spec, { up: true });
       } catch (e) {
         throw await createError(kernel, spec, e);
       }

@@ -10,7 +10,7 @@
 // A veth differs from an xfrm device in two ways that matter here: it runs IPv6
 // DAD (xfrm is NOARP), so IPv6 `src` routes would fail on a tentative address,
 // and it starts with IFF_MULTICAST. standinNetns() turns DAD off in a namespace;
-// multicast is corrected by the reconciler's setLink like on a real device.
+// multicast is set from the spec at creation, as the real xfrm creation does.
 import { execFileSync } from 'node:child_process';
 import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../../src/model.ts';
 import { NetlinkKernel } from '../../src/netlink/kernel.ts';
@@ -61,8 +61,9 @@ export class StandinKernel implements Kernel {
     const peers = new Set([...this.xfrm.keys()].map(standinPeer));
     return (await this.real.listLinks()).filter((l) => !peers.has(l.name)).map((l) => this.dress(l)!);
   }
-  async createXfrmLink(spec: XfrmLinkSpec): Promise<LinkState> {
-    const l = await this.real.nl.createLink(spec.name, 'veth', { peer: standinPeer(spec.name), mtu: spec.mtu });
+  async createXfrmLink(spec: XfrmLinkSpec, o: { up?: boolean } = {}): Promise<LinkState> {
+    // flags as the real xfrm creation sends them: the spec's multicast, IFF_UP if asked
+    const l = await this.real.nl.createLink(spec.name, 'veth', { peer: standinPeer(spec.name), mtu: spec.mtu, multicast: spec.multicast, ...(o.up !== undefined ? { up: o.up } : {}) });
     this.xfrm.set(spec.name, { ifId: spec.ifId, link: spec.link, collectMetadata: spec.collectMetadata });
     return this.dress({ name: l.name, index: l.index, kind: l.kind, up: l.up, mtu: l.mtu, multicast: l.multicast })!;
   }
