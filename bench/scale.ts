@@ -10,6 +10,8 @@
 //   npm run bench -- scale [--n 100,1000,2000]      host: stand-in devices (veth reported as xfrm)
 //   npm run bench -- scale --real --n 50            real xfrm devices (inside the kernel guest)
 //   npm run bench -- scale --guest [--n 50]         boots the 6.12 guest and runs the --real form there
+//   --state-dir DIR   where the temporary state dirs go (default os.tmpdir()); the daemon's is
+//                     /var/run/xfrmd, tmpfs on OpenWrt: pass a tmpfs (e.g. /dev/shm) to match it
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +27,9 @@ import { StateStore } from '../src/state/store.ts';
 import { StandinKernel, standinIpLine, standinNetns } from '../test/support/standin-kernel.ts';
 
 const { values: args } = parseArgs({
-  options: { n: { type: 'string' }, real: { type: 'boolean', default: false }, guest: { type: 'boolean', default: false } },
+  // `npm run bench -- scale -- --n 1000` passes a literal `--` through: ignored
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: { n: { type: 'string' }, real: { type: 'boolean', default: false }, guest: { type: 'boolean', default: false }, 'state-dir': { type: 'string' } },
 });
 
 if (args.guest) {
@@ -102,7 +106,7 @@ interface Row {
 
 async function runOurs(n: number, text: string): Promise<Pick<Row, 'validate' | 'up' | 'down' | 'objects'>> {
   const ns = freshNs();
-  const dir = mkdtempSync(join(tmpdir(), 'xfrmd-scale-'));
+  const dir = mkdtempSync(join(args['state-dir'] ?? tmpdir(), 'xfrmd-scale-'));
   const nk = new NetlinkKernel({ netns: ns });
   const kernel: Kernel = real ? nk : new StandinKernel(nk);
   try {

@@ -2,7 +2,7 @@
 // a reboot, which is exactly the lifetime of the kernel objects it describes).
 // One small file per interface, written atomically, so bringing up N interfaces
 // costs N writes of constant size rather than rewriting one growing file.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Installed } from '../reconcile/reconcile.ts';
 
@@ -44,8 +44,11 @@ export class StateStore {
   }
 
   load(name: string): InterfaceRecord | undefined {
+    const file = this.path(name);
+    // no record is the usual case when bringing interfaces up: answered without building an ENOENT error
+    if (!existsSync(file)) return undefined;
     try {
-      return JSON.parse(readFileSync(this.path(name), 'utf8')) as InterfaceRecord;
+      return JSON.parse(readFileSync(file, 'utf8')) as InterfaceRecord;
     } catch {
       return undefined;
     }
