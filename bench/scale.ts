@@ -10,11 +10,16 @@
 //   npm run bench -- scale [--n 100,1000,2000]      host: stand-in devices (veth reported as xfrm)
 //   npm run bench -- scale --real --n 50            real xfrm devices (inside the kernel guest)
 //   npm run bench -- scale --guest [--n 50]         boots the 6.12 guest and runs the --real form there
-//   --state-dir DIR   where the temporary state dirs go (default os.tmpdir()); the daemon's is
-//                     /var/run/xfrmd, tmpfs on OpenWrt: pass a tmpfs (e.g. /dev/shm) to match it
+//   --state-dir DIR   where the temporary state dirs go; default /dev/shm (a tmpfs, like the
+//                     daemon's /var/run/xfrmd on OpenWrt), else os.tmpdir()
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+
+/** The daemon keeps its state in /var/run, a tmpfs on OpenWrt: measure on a tmpfs too when there is one. */
+function defaultStateRoot(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { XFRMD_RTPROT } from '../src/model.ts';
@@ -106,7 +111,7 @@ interface Row {
 
 async function runOurs(n: number, text: string): Promise<Pick<Row, 'validate' | 'up' | 'down' | 'objects'>> {
   const ns = freshNs();
-  const dir = mkdtempSync(join(args['state-dir'] ?? tmpdir(), 'xfrmd-scale-'));
+  const dir = mkdtempSync(join(args['state-dir'] ?? defaultStateRoot(), 'xfrmd-scale-'));
   const nk = new NetlinkKernel({ netns: ns });
   const kernel: Kernel = real ? nk : new StandinKernel(nk);
   try {
