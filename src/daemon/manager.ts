@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { XFRMD_RTPROT } from '../model.ts';
 import { XfrmdError, errorText } from '../errors.ts';
 import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, indexActual, removeInstalled, type ApplyOptions, type Installed } from '../reconcile/reconcile.ts';
+import { applyPlan, devicePresent, indexActual, removeInstalled, type ApplyOptions, type Installed } from '../reconcile/reconcile.ts';
 import type { StateStore } from '../state/store.ts';
 import { routeKey, ruleKey } from '../reconcile/keys.ts';
 import type { Netifd } from './netifd.ts';
@@ -149,6 +149,12 @@ export class InterfaceManager {
       log.info({ ifindex: installed.link.index, if_id: installed.link.ifId }, 'up');
       return this.report(m);
     } catch (e) {
+      // applyPlan rolled back; an intent record it left for a device that is gone must go too.
+      const rec = this.store.load(m.name);
+      if (rec && !(await devicePresent(this.kernel, rec.installed))) {
+        this.store.remove(m.name);
+        delete m.installed;
+      }
       await this.fail(m, e);
       throw e;
     }

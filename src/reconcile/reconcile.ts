@@ -288,6 +288,14 @@ async function rollback(undo: Undo[], log: NonNullable<ApplyOptions['log']>): Pr
   }
 }
 
+/** Is the device `installed` describes still there, under its name (ifindexes get reused)? */
+export async function devicePresent(kernel: Kernel, installed: Installed): Promise<boolean> {
+  const index = installed.link.index;
+  if (!index) return false;
+  const link = await kernel.getLinkByIndex(index).catch(() => undefined);
+  return link?.name === installed.link.name;
+}
+
 /** Remove exactly what `installed` says we own: rules, routes, addresses, then the device. */
 export async function removeInstalled(kernel: Kernel, installed: Installed, log: ApplyOptions['log'] = () => {}): Promise<void> {
   const failures: string[] = [];
@@ -300,8 +308,7 @@ export async function removeInstalled(kernel: Kernel, installed: Installed, log:
   };
   for (const r of [...installed.rules].reverse()) await attempt(`rule priority ${r.priority}`, () => kernel.deleteRule(r));
   for (const r of [...installed.routes].reverse()) await attempt(`route ${r.dst}/${r.dstLen}`, () => kernel.deleteRoute(r));
-  const link = installed.link.index ? await kernel.getLinkByIndex(installed.link.index) : undefined;
-  const sameDevice = link !== undefined && link.name === installed.link.name;
+  const sameDevice = await devicePresent(kernel, installed);
   if (sameDevice && installed.link.created) {
     await attempt(`device ${installed.link.name}`, () => kernel.deleteLink(installed.link.index));
   } else if (sameDevice) {

@@ -7,7 +7,7 @@ import { validateConfig, type Issue, type ValidatedConfig } from '../config/vali
 import { XfrmdError, errorText } from '../errors.ts';
 import { plan as buildPlan, renderIpCommands, type Plan } from '../plan/plan.ts';
 import type { Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, indexActual, removeInstalled } from '../reconcile/reconcile.ts';
+import { applyPlan, devicePresent, indexActual, removeInstalled } from '../reconcile/reconcile.ts';
 import { XFRMD_RTPROT } from '../model.ts';
 import type { StateStore } from '../state/store.ts';
 
@@ -113,7 +113,7 @@ export async function applyNetworkFile(
       report.failed.push({ interface: name, code, message: errorText(e) });
       // applyPlan rolled back its own changes; drop an intent record it may have left.
       const rec = store.load(name);
-      if (rec && (rec.installed.link.index === 0 || !(await kernel.getLinkByIndex(rec.installed.link.index).catch(() => undefined)))) store.remove(name);
+      if (rec && !(await devicePresent(kernel, rec.installed))) store.remove(name);
     }
   }
   return report;

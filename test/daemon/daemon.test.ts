@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import type { Capabilities } from '../../src/daemon/probe.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
+import { StateStore } from '../../src/state/store.ts';
 import { TestBroker } from '../support/broker.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
 import { FakeNetifd, type FakeIface } from '../support/fake-netifd.ts';
@@ -197,6 +198,20 @@ describe('xfrmd daemon with netifd', () => {
     expect(kernel.calls).not.toContain('createXfrmLink');
     const [st] = await (await client()).call('xfrmd', 'status', {});
     expect(st).toMatchObject({ capabilities: { xfrmInterface: false } });
+  });
+
+  it('an if_id held by a device outside xfrmd: DUPLICATE_IFID naming it, no loop, no state left behind', async () => {
+    await kernel.createXfrmLink({ name: 'other', ifId: 5, link: 0, collectMetadata: false, mtu: 1500, multicast: false });
+    const iface = vpn();
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.errors.length > 0 && iface.state === 'down', 'error');
+    expect(iface.errors[0]).toMatchObject({ code: 'DUPLICATE_IFID' });
+    expect(iface.errors[0]!.data.join(' ')).toContain('other');
+    expect(iface.setups).toBe(1);
+    expect(kernel.snapshot().links).toEqual(['eth0', 'other']);
+    expect(new StateStore(stateDir).all()).toEqual([]);
   });
 
   it('rejects setup calls without an interface name', async () => {
