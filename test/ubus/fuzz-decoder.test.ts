@@ -8,21 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, decodeTableBody, decodeTableEntries } from '../../src/ubus/wire.ts';
 import { formatJsonBytes, JsonFormatError } from '../../src/ubus/json.ts';
 import { captureFiles, loadCaptureFile } from './support-shared.ts';
+import { rng, blobmsg, nested } from '../support/fuzz.ts';
 
 const SEED = 0x5eed_0b05;
 const FRAMES = 12_000;
 
-/** mulberry32: small, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
@@ -32,20 +22,7 @@ function hdr(type: number, ext: boolean, len: number): Buffer {
   return b;
 }
 
-function blobmsg(type: number, name: string, value: Buffer): Buffer {
-  const n = Buffer.from(name);
-  const nh = Buffer.alloc(pad4(2 + n.length + 1));
-  nh.writeUInt16BE(n.length);
-  n.copy(nh, 2);
-  const len = 4 + nh.length + value.length;
-  return Buffer.concat([hdr(type, true, len), nh, value, Buffer.alloc(pad4(len) - len)]);
-}
 
-function nested(depth: number, array: boolean): Buffer {
-  let b: Buffer = blobmsg(5, array ? '' : 'leaf', Buffer.from([0, 0, 0, 1]));
-  for (let i = 0; i < depth; i++) b = blobmsg(array ? 1 : 2, array ? '' : 'k', b);
-  return b;
-}
 
 function message(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(12);

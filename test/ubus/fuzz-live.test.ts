@@ -7,20 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TestBroker, loadCapture, frame, attr, u32, bmsg, parseMsg, A, T } from '../support/broker.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { BlobmsgType } from '../../src/ubus/wire.ts';
+import { rng } from '../support/fuzz.ts';
 
 const FRAMES = 12_000;
 
-/** Small seeded PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

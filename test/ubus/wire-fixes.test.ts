@@ -20,26 +20,11 @@ import {
 } from '../../src/ubus/wire.ts';
 import { UbusConnection } from '../../src/ubus/connection.ts';
 import { Status, UbusError } from '../../src/ubus/errors.ts';
+import { blobmsg, nested } from '../support/fuzz.ts';
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
-function blobmsg(type: number, name: string, value: Buffer): Buffer {
-  const n = Buffer.from(name);
-  const nh = Buffer.alloc(pad4(2 + n.length + 1));
-  nh.writeUInt16BE(n.length);
-  n.copy(nh, 2);
-  const len = 4 + nh.length + value.length;
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE((0x80000000 | (type << 24) | len) >>> 0);
-  return Buffer.concat([h, nh, value, Buffer.alloc(pad4(len) - len)]);
-}
 
-/** `depth` nested tables (or arrays) around an INT32 leaf. */
-function nested(depth: number, array = false): Buffer {
-  let b = blobmsg(5, array ? '' : 'leaf', Buffer.from([0, 0, 0, 1]));
-  for (let i = 0; i < depth; i++) b = blobmsg(array ? 1 : 2, array ? '' : 'k', b);
-  return b;
-}
 
 function depthOf(v: unknown): number {
   let d = 0;
