@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netlink, NetlinkError } from '../../src/netlink/index.ts';
-import { ipn, makeNetns, removeNetns } from './netns.ts';
+import { Netlink } from '../../src/netlink/index.ts';
+import { ipn, makeNetns, rejection, removeNetns } from './netns.ts';
 
 let ns: string;
 let nl: Netlink;
@@ -12,16 +12,6 @@ afterAll(() => {
   nl?.close();
   removeNetns(ns);
 });
-
-async function rejection(p: Promise<unknown>): Promise<NetlinkError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof NetlinkError) return e;
-    throw e;
-  }
-  throw new Error('expected a NetlinkError');
-}
 
 describe('links in a namespace', () => {
   it('creates a veth pair, looks it up by name and index, sees kind and operstate', async () => {

@@ -1,5 +1,6 @@
 // Throw-away network namespaces for netlink tests: unique names, removed in afterAll.
 import { execFileSync } from 'node:child_process';
+import { NetlinkError } from '../../src/netlink/index.ts';
 
 let n = 0;
 
@@ -21,4 +22,15 @@ export function removeNetns(name: string): void {
 /** runs `ip -n NS args…` and returns stdout */
 export function ipn(ns: string, ...args: string[]): string {
   return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+}
+
+/** The NetlinkError a request fails with (anything else, or success, fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<NetlinkError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof NetlinkError) return e;
+    throw e;
+  }
+  throw new Error('expected a NetlinkError');
 }

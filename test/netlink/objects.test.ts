@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../../src/model.ts';
 import { addressMessage, RTM_NEWADDR } from '../../src/netlink/addresses.ts';
-import { Netlink, NetlinkError } from '../../src/netlink/index.ts';
-import { ipn, makeNetns, removeNetns } from './netns.ts';
+import { Netlink } from '../../src/netlink/index.ts';
+import { ipn, makeNetns, rejection, removeNetns } from './netns.ts';
 
 let ns: string;
 let nl: Netlink;
@@ -17,16 +17,6 @@ afterAll(() => {
   nl?.close();
   removeNetns(ns);
 });
-
-async function rejection(p: Promise<unknown>): Promise<NetlinkError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof NetlinkError) return e;
-    throw e;
-  }
-  throw new Error('expected a NetlinkError');
-}
 
 describe('addresses', () => {
   it('adds, dumps and deletes v4 and v6 addresses', async () => {
