@@ -6,22 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, decodeTableEntries, encodeMessage } from '../../src/ubus/wire.ts';
 import { formatJsonBytes } from '../../src/ubus/json.ts';
 import { captureFiles, loadCaptureFile } from './support-shared.ts';
+import { walkAttrs, type RawAttr } from '../support/broker.ts';
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
-/** Children of a blob container by the libubox rule, plus whether they cover it exactly. */
-function children(body: Buffer): { id: number; ext: boolean; payload: Buffer }[] & { exact?: boolean } {
-  const out: { id: number; ext: boolean; payload: Buffer }[] & { exact?: boolean } = [];
-  let off = 0;
-  while (body.length - off >= 4) {
-    const w = body.readUInt32BE(off);
-    const len = w & 0xffffff;
-    if (len < 4 || pad4(len) > body.length - off) break;
-    out.push({ id: (w >>> 24) & 0x7f, ext: w >>> 31 === 1, payload: body.subarray(off + 4, off + len) });
-    off += pad4(len);
-  }
-  out.exact = off === body.length;
-  return out;
+/** Children of a blob container by the libubox rule (the broker's walker), plus whether they cover it exactly. */
+function children(body: Buffer): RawAttr[] & { exact: boolean } {
+  const kids = walkAttrs(body);
+  const used = kids.reduce((n, k) => n + pad4(4 + k.payload.length), 0);
+  return Object.assign(kids, { exact: used === body.length });
 }
 
 /** Checks a blobmsg table/array body recursively: every entry well-formed, nothing left over. Returns the entry count. */
