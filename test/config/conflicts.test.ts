@@ -79,11 +79,10 @@ describe('checkConflicts', () => {
     expect(issues.filter((i) => i.code === 'PRIORITY_CONFLICT')).toHaveLength(1);
   });
 
-  it('scales to many sections', () => {
+  // How long this takes is measured by `npm run bench -- scale` (scale.n<N>_validate_ms), not here.
+  it('finds nothing among 1000 sections that do not collide', () => {
     const many = Array.from({ length: 1000 }, (_, i) => validateOrThrow({ ifid: String(i + 1), route: `10.${i >> 8}.${i & 255}.0/24`, exempt_mark: '1' }, `t${i}`));
-    const t0 = performance.now();
     expect(checkConflicts(many)).toEqual([]);
-    expect(performance.now() - t0).toBeLessThan(3000);
   });
 });
 
@@ -124,11 +123,9 @@ describe('checkConflictsFor (the daemon bringing one interface up next to runnin
     expect(checkConflictsFor(now, [old])).toEqual([]);
   });
 
-  it('stays fast when interfaces come up one by one (1000 setups)', () => {
+  it('finds nothing when 1000 non-colliding interfaces come up one by one', () => {
     const all = Array.from({ length: 1000 }, (_, i) => validateOrThrow({ ifid: String(i + 1), route: `10.${i >> 8}.${i & 255}.0/24`, exempt_mark: '1' }, `t${i}`));
-    const t0 = performance.now();
     for (let i = 0; i < all.length; i++) expect(checkConflictsFor(all[i]!, all.slice(0, i))).toEqual([]);
-    expect(performance.now() - t0).toBeLessThan(10_000);
   });
 });
 
