@@ -60,7 +60,7 @@ function networkFile(n: number): string {
       `\toption proto 'xfrm'`,
       `\toption ifid '${i + 1}'`,
       `\tlist ipaddr '10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32'`,
-      `\toption defaultroute '1'`,
+      `\toption full_tunnel '1'`,
       `\toption exempt_mark '0x6'`,
       `\toption rule_priority '${10 + 4 * i}'`,
       '',

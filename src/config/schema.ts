@@ -15,9 +15,9 @@
 // value as text, `option ifid '5'` means the same to both, and tools that read
 // UCI directly (luci-app-strongswan-swanctl picking an if_id) are unaffected.
 // Typed JSON numbers/booleans (ubus add_dynamic, hand-written JSON) are still
-// accepted by validate.ts. Exceptions: options netifd or other protos already
-// declare with another type keep that type (`defaultroute` bool, as ppp/dhcp
-// declare it), so a config blob never carries one name with two types.
+// accepted by validate.ts. No option of ours reuses the name of one of netifd's
+// generic interface options (defaultroute, device, metric, …) with another
+// meaning: netifd and LuCI act on those for every proto.
 
 export const BLOBMSG = { array: 1, string: 3, int32: 5, bool: 7 } as const;
 export type NetifdType = keyof typeof BLOBMSG;
@@ -77,7 +77,7 @@ export const OPTIONS: readonly OptionDef[] = [
     description: 'Parent given as a logical interface: the tunnel waits for it and binds to its L3 device.',
   },
   {
-    name: 'device',
+    name: 'parent_device',
     type: 'string',
     list: false,
     code: 'INVALID_DEVICE',
@@ -127,7 +127,7 @@ export const OPTIONS: readonly OptionDef[] = [
     code: 'INVALID_OFFLOAD',
     group: 'device',
     stock: false,
-    format: '`off`, `crypto` or `packet` (packet needs Linux 6.2); `crypto`/`packet` need `tunlink` or `device`',
+    format: '`off`, `crypto` or `packet` (packet needs Linux 6.2); `crypto`/`packet` need `tunlink` or `parent_device`',
     values: ['off', 'crypto', 'packet'],
     description: 'IPsec hardware offload wanted on the parent NIC, passed to the IKE daemon with the interface data.',
   },
@@ -204,8 +204,8 @@ export const OPTIONS: readonly OptionDef[] = [
     description: 'Routing table for the IPv6 routes of this interface.',
   },
   {
-    name: 'defaultroute',
-    type: 'bool',
+    name: 'full_tunnel',
+    type: 'string',
     list: false,
     default: '0',
     code: 'INVALID_BOOL',
@@ -279,9 +279,10 @@ export const OPTION_BY_NAME: ReadonlyMap<string, OptionDef> = new Map(OPTIONS.ma
  * validate, and not UNKNOWN_OPTION on the standalone path.
  */
 export const NETIFD_COMMON_OPTIONS: ReadonlySet<string> = new Set([
-  'proto', 'auto', 'disabled', 'force_link', 'ifname', 'metric', 'peerdns', 'dns', 'dns_search',
+  'proto', 'auto', 'disabled', 'force_link', 'ifname', 'device', 'metric', 'peerdns', 'dns', 'dns_search',
   'dns_metric', 'ip6assign', 'ip6hint', 'ip6class', 'ip6ifaceid', 'ip6weight', 'ip6deprecated',
-  'delegate', 'interface', 'macaddr', 'type', 'ipv6', 'sourcefilter',
+  'delegate', 'interface', 'macaddr', 'type', 'ipv6', 'sourcefilter', 'defaultroute', 'jail', 'jail_device',
+  'jail_ifname', 'host_device', 'renew', 'tags', 'carrier_loss_delay',
 ]);
 
 export interface DumpFlags {

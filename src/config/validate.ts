@@ -74,7 +74,7 @@ export interface ValidatedConfig {
   routes6: RouteEntry[];
   table4?: TableChoice;
   table6?: TableChoice;
-  defaultroute: boolean;
+  fullTunnel: boolean;
   rulePriority: number;
   ruleStyle: RuleStyle;
   exemptMark?: Mark;
@@ -311,7 +311,7 @@ function parseRouteList(raw: RawConfig, name: 'route' | 'route6', family: Family
       continue;
     }
     if (r.prefix.len === 0) {
-      c.badValue(name, item, 'is a default route; use option defaultroute', 'INVALID_ROUTE');
+      c.badValue(name, item, 'is a default route; use option full_tunnel', 'INVALID_ROUTE');
       continue;
     }
     if (hasHostBits(r.prefix)) {
@@ -433,7 +433,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
   // parent
   let parent: Parent | undefined;
   const tunlink = scalar(raw, 'tunlink', c);
-  const device = scalar(raw, 'device', c);
+  const device = scalar(raw, 'parent_device', c);
   if (tunlink !== undefined) {
     if (typeof tunlink !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(tunlink)) {
       c.badValue('tunlink', tunlink, 'is not an interface name (letters, digits, _ . -; at most 64)');
@@ -443,15 +443,15 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
   }
   if (device !== undefined) {
     const d = typeof device === 'string' ? validNetdevName(device) : bad<string>(`must be a device name, not ${kindOf(device)}`);
-    if (!d.ok) c.badValue('device', device, d.reason);
-    else if (device === section) c.badValue('device', device, 'is the XFRM device itself');
+    if (!d.ok) c.badValue('parent_device', device, d.reason);
+    else if (device === section) c.badValue('parent_device', device, 'is the XFRM device itself');
     else if (tunlink !== undefined) {
-      c.add('PARENT_CONFLICT', 'device', `${section}: options tunlink ${describeValue(tunlink)} and device ${describeValue(device)} both name a parent; set only one`);
+      c.add('PARENT_CONFLICT', 'parent_device', `${section}: options tunlink ${describeValue(tunlink)} and parent_device ${describeValue(device)} both name a parent; set only one`);
       parent = undefined;
     } else parent = { kind: 'device', name: d.value };
   }
   if (external && (tunlink !== undefined || device !== undefined)) {
-    c.add('EXTERNAL_CONFLICT', tunlink !== undefined ? 'tunlink' : 'device', `${section}: external mode cannot have a parent (tunlink/device); the kernel requires none`);
+    c.add('EXTERNAL_CONFLICT', tunlink !== undefined ? 'tunlink' : 'parent_device', `${section}: external mode cannot have a parent (tunlink/parent_device); the kernel requires none`);
     parent = undefined;
   }
 
@@ -510,7 +510,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
     else c.badValue(name, t, r.reason);
   }
 
-  const defaultroute = boolOpt(raw, 'defaultroute', c);
+  const fullTunnel = boolOpt(raw, 'full_tunnel', c);
 
   let rulePriority = Number(defaultOf('rule_priority'));
   const prioRaw = scalar(raw, 'rule_priority', c);
@@ -557,7 +557,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
   if (external) {
     const used: Array<[string, boolean]> = [
       ['route', routes.length > 0], ['route6', routes6.length > 0], ['source', sources.length > 0], ['mark', marks.length > 0],
-      ['defaultroute', defaultroute], ['exempt_mark', exemptMark !== undefined], ['ip4table', tables[4] !== undefined],
+      ['full_tunnel', fullTunnel], ['exempt_mark', exemptMark !== undefined], ['ip4table', tables[4] !== undefined],
       ['ip6table', tables[6] !== undefined],
     ];
     const routing = used.filter(([, u]) => u).map(([k]) => k);
@@ -565,15 +565,15 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
       c.add('EXTERNAL_CONFLICT', routing[0], `${section}: external mode cannot use ${routing.join(', ')}: its routes need per-route if_id metadata, which xfrmd does not manage`);
     }
   }
-  if (defaultroute) {
+  if (fullTunnel) {
     for (const fam of [4, 6] as const) {
       const t = tables[fam];
       if (t && t.id === 254 && (fam === 4 || ipv6Used)) {
-        c.add('DEFAULTROUTE_IN_MAIN', fam === 4 ? 'ip4table' : 'ip6table', `${section}: defaultroute needs a table other than main (option ${fam === 4 ? 'ip4table' : 'ip6table'} is ${quote(t.text)}); a tunnel default route in main would replace the uplink's`);
+        c.add('FULL_TUNNEL_IN_MAIN', fam === 4 ? 'ip4table' : 'ip6table', `${section}: full_tunnel needs a table other than main (option ${fam === 4 ? 'ip4table' : 'ip6table'} is ${quote(t.text)}); a tunnel default route in main would replace the uplink's`);
       }
     }
     if (!exemptMark && !external && !(raw.exempt_mark !== undefined && raw.exempt_mark !== '')) {
-      c.add('NEEDS_EXEMPT_MARK', 'defaultroute', `${section}: defaultroute needs option exempt_mark (the SA output mark), or the encrypted packets would be routed back into the tunnel`);
+      c.add('NEEDS_EXEMPT_MARK', 'full_tunnel', `${section}: full_tunnel needs option exempt_mark (the SA output mark), or the encrypted packets would be routed back into the tunnel`);
     }
   }
   for (const fam of [4, 6] as const) {
@@ -601,7 +601,7 @@ export function validateConfig(raw: RawConfig, section: string, opts: ValidateOp
     ip6addr,
     routes,
     routes6,
-    defaultroute,
+    fullTunnel,
     rulePriority,
     ruleStyle,
     marks,

@@ -6,7 +6,7 @@
 // Tables, per family (IPv4 and IPv6 are planned separately):
 //   - `ip4table`/`ip6table` when set;
 //   - else `main` when no rule is asked for (no exempt_mark, mark, source or
-//     defaultroute): the routes simply go into main, as with a static route;
+//     full_tunnel): the routes simply go into main, as with a static route;
 //   - else a table of its own: AUTO_TABLE_BASE + (ifid mod 2^31), so if_id 5
 //     uses table 10005 (never 0 or 253..255; readable in `ip rule`).
 //
@@ -17,7 +17,7 @@
 //   B    fwmark MARK lookup T                            (each `mark`)
 //   B    to ROUTE lookup T                               (each route, only without source/mark
 //        [not fwmark EXEMPT with rule_style invert]        entries: those then are the only way in)
-//   B+1  lookup main suppress_prefixlength 0             (defaultroute without source/mark:
+//   B+1  lookup main suppress_prefixlength 0             (full_tunnel without source/mark:
 //   B+2  lookup T  [not fwmark EXEMPT with invert]        everything else but main's default route)
 // All rules at one priority send to the same table, so their order among
 // themselves does not matter; a section occupies priorities B-1 … B+2.
@@ -68,12 +68,12 @@ function u32Data(n: number): number | string {
 
 function familiesUsed(c: ValidatedConfig): Family[] {
   const v6 = usesIpv6(c);
-  const v4 = c.ipaddr.length > 0 || c.routes.length > 0 || c.table4 !== undefined || c.sources.some((s) => s.family === 4) || c.defaultroute || !v6;
+  const v4 = c.ipaddr.length > 0 || c.routes.length > 0 || c.table4 !== undefined || c.sources.some((s) => s.family === 4) || c.fullTunnel || !v6;
   return [...(v4 ? [4 as const] : []), ...(v6 ? [6 as const] : [])];
 }
 
 function asksForRules(c: ValidatedConfig, f: Family): boolean {
-  return c.exemptMark !== undefined || c.marks.length > 0 || c.defaultroute || c.sources.some((s) => s.family === f);
+  return c.exemptMark !== undefined || c.marks.length > 0 || c.fullTunnel || c.sources.some((s) => s.family === f);
 }
 
 /** The table a family uses (main when nothing asks for rules). */
@@ -129,7 +129,7 @@ export function planRouting(c: ValidatedConfig): Pick<Plan, 'routes' | 'rules' |
       if (e.mtu !== undefined) r.mtu = e.mtu;
       routes.push(r);
     }
-    if (c.defaultroute) {
+    if (c.fullTunnel) {
       const r: RouteSpec = { family: f, dst: f === 4 ? '0.0.0.0' : '::', dstLen: 0, table: T, type: 'unicast', dev: c.name, protocol: XFRMD_RTPROT };
       if (prefsrc) r.prefsrc = prefsrc;
       if (f === 6) r.metric = IP6_RT_PRIO_USER;
@@ -155,7 +155,7 @@ export function planRouting(c: ValidatedConfig): Pick<Plan, 'routes' | 'rules' |
         if (invert && ex) Object.assign(r, { fwmark: ex.value, fwmask: ex.mask, invert: true });
         rules.push(r);
       }
-      if (c.defaultroute) {
+      if (c.fullTunnel) {
         rules.push({ ...base, priority: B + 1, action: 'lookup', table: TABLE_MAIN, suppressPrefixLength: 0 });
         const r: RuleSpec = { ...base, priority: B + 2, action: 'lookup', table: T };
         if (invert && ex) Object.assign(r, { fwmark: ex.value, fwmask: ex.mask, invert: true });

@@ -68,7 +68,7 @@ describe('checkConflicts', () => {
   });
 
   it('two full tunnels at the same priority conflict', () => {
-    const ft = (id: string) => ({ ifid: id, defaultroute: '1', exempt_mark: '0x5' });
+    const ft = (id: string) => ({ ifid: id, full_tunnel: '1', exempt_mark: '0x5' });
     const issues = checkConflicts(cfgs(['a', ft('1')], ['b', ft('2')]));
     expect(issues.map((i) => i.code)).toEqual(['PRIORITY_CONFLICT']);
     expect(issues[0]?.message).toContain('e.g. 104');
@@ -106,7 +106,7 @@ describe('checkConflictsFor (the daemon bringing one interface up next to runnin
     const list = cfgs(
       ['a', { ifid: '1', route: '10.0.0.0/8', source: '192.168.0.0/16' }],
       ['b', { ifid: '2', route: '10.0.0.0/8', mark: '0x2/0xf' }],
-      ['c', { ifid: '3', route: ['10.0.0.0/8', '172.16.0.0/12'], exempt_mark: '9', defaultroute: '1' }],
+      ['c', { ifid: '3', route: ['10.0.0.0/8', '172.16.0.0/12'], exempt_mark: '9', full_tunnel: '1' }],
       ['d', { ifid: '4', route: '10.1.0.0/16,metric=3', mark: '0x2/0x3' }],
     );
     for (let n = 1; n < list.length; n++) {

@@ -52,10 +52,10 @@ describe('dump line', () => {
     for (const [, t] of d.config) expect([1, 3, 5, 7]).toContain(t);
   });
 
-  it('declares our options as strings (exact text), lists as arrays, defaultroute as bool like other protos', () => {
+  it('declares our options as strings (exact text), lists as arrays, full_tunnel too', () => {
     const d = JSON.parse(dumpLine()) as { config: Array<[string, number]> };
     const t = Object.fromEntries(d.config);
-    expect(t).toMatchObject({ ifid: 3, mtu: 3, multicast: 3, tunlink: 3, zone: 3, ipaddr: 1, route: 1, mark: 1, source: 1, defaultroute: 7 });
+    expect(t).toMatchObject({ ifid: 3, mtu: 3, multicast: 3, tunlink: 3, zone: 3, ipaddr: 1, route: 1, mark: 1, source: 1, full_tunnel: 3 });
   });
 
   it('prints only true flags', () => {
@@ -64,8 +64,8 @@ describe('dump line', () => {
 
   it('is exactly this line (change it on purpose, the shim ships it)', () => {
     expect(dumpLine()).toBe(
-      '{"name":"xfrm","config":[["ifid",3],["tunlink",3],["device",3],["mtu",3],["zone",3],["multicast",3],["offload",3],["external",3],' +
-        '["ipaddr",1],["ip6addr",1],["route",1],["route6",1],["ip4table",3],["ip6table",3],["defaultroute",7],["rule_priority",3],' +
+      '{"name":"xfrm","config":[["ifid",3],["tunlink",3],["parent_device",3],["mtu",3],["zone",3],["multicast",3],["offload",3],["external",3],' +
+        '["ipaddr",1],["ip6addr",1],["route",1],["route6",1],["ip4table",3],["ip6table",3],["full_tunnel",3],["rule_priority",3],' +
         '["rule_style",3],["exempt_mark",3],["mark",1],["source",1]],"no-device":true,"available":true}',
     );
   });

@@ -65,7 +65,7 @@ describe('validation: coverage of the table', () => {
     for (const code of [
       'NO_IFID', 'INVALID_IFID', 'INVALID_NAME', 'INVALID_TUNLINK', 'INVALID_DEVICE', 'PARENT_CONFLICT', 'INVALID_MTU',
       'MTU_TOO_SMALL_FOR_IPV6', 'INVALID_ZONE', 'INVALID_BOOL', 'INVALID_ADDRESS', 'FAMILY_MISMATCH', 'INVALID_OFFLOAD',
-      'OFFLOAD_NEEDS_PARENT', 'EXTERNAL_CONFLICT', 'INVALID_ROUTE', 'INVALID_TABLE', 'RESERVED_TABLE', 'DEFAULTROUTE_IN_MAIN',
+      'OFFLOAD_NEEDS_PARENT', 'EXTERNAL_CONFLICT', 'INVALID_ROUTE', 'INVALID_TABLE', 'RESERVED_TABLE', 'FULL_TUNNEL_IN_MAIN',
       'NEEDS_EXEMPT_MARK', 'INVALID_PRIORITY', 'INVALID_RULE_STYLE', 'INVALID_MARK', 'INVALID_SOURCE', 'UNKNOWN_OPTION',
     ]) expect(codes, code).toContain(code);
   });
@@ -122,23 +122,23 @@ describe('validation: behaviour', () => {
     const c = validateOrThrow({ ifid: '1' }, 'x');
     expect(c).toEqual({
       section: 'x', name: 'x', ifId: 1, external: false, mtu: 1280, multicast: true, offload: 'off', ipaddr: [], ip6addr: [],
-      routes: [], routes6: [], defaultroute: false, rulePriority: 100, ruleStyle: 'exempt', marks: [], sources: [],
+      routes: [], routes6: [], fullTunnel: false, rulePriority: 100, ruleStyle: 'exempt', marks: [], sources: [],
     });
   });
 });
 
 describe('validation: follow-up errors are not piled on', () => {
   it('a bad exempt_mark is reported once, not again as NEEDS_EXEMPT_MARK', () => {
-    const r = validateConfig({ ifid: '1', defaultroute: '1', rule_style: 'invert', exempt_mark: '0/0' }, 'x');
+    const r = validateConfig({ ifid: '1', full_tunnel: '1', rule_style: 'invert', exempt_mark: '0/0' }, 'x');
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.map((e) => e.code)).toEqual(['INVALID_MARK']);
   });
-  it('external with defaultroute off is not a conflict', () => {
-    expect(validateConfig({ external: '1', defaultroute: 'no', route: [] }, 'x').ok).toBe(true);
+  it('external with full_tunnel off is not a conflict', () => {
+    expect(validateConfig({ external: '1', full_tunnel: 'no', route: [] }, 'x').ok).toBe(true);
   });
   it('external lists every routing option it cannot use', () => {
-    const r = validateConfig({ external: '1', route: '10.0.0.0/8', mark: '1', defaultroute: true }, 'x');
+    const r = validateConfig({ external: '1', route: '10.0.0.0/8', mark: '1', full_tunnel: true }, 'x');
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.errors.find((e) => e.code === 'EXTERNAL_CONFLICT')?.message).toContain('route, mark, defaultroute');
+    if (!r.ok) expect(r.errors.find((e) => e.code === 'EXTERNAL_CONFLICT')?.message).toContain('route, mark, full_tunnel');
   });
 });

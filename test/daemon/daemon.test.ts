@@ -72,7 +72,7 @@ function vpn(config: Record<string, unknown> = {}): FakeIface {
 
 describe('xfrmd daemon with netifd', () => {
   it('setup: creates the device, notifies netifd with strict types, answers status; teardown removes everything', async () => {
-    const iface = vpn({ device: 'eth0', mtu: 1400, zone: 'vpn' });
+    const iface = vpn({ parent_device: 'eth0', mtu: 1400, zone: 'vpn' });
     await netifd.start();
     await start();
     await netifd.ifup('vpn0');

@@ -78,7 +78,7 @@ describe('xfrmd daemon on a real kernel (in-process, fake netifd)', () => {
     n.addInterface('wan', 'static', {}, { device: 'd0' });
     const v0 = n.addInterface('vpn0', 'xfrm', { ifid: '5', tunlink: 'wan', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'], zone: 'vpn' });
     const v1 = n.addInterface('vpn1', 'xfrm', { ifid: '0x6', ipaddr: ['10.9.1.2/24'], ip6addr: ['fd09:1::2/64'], mtu: '1400' });
-    const v2 = n.addInterface('vpn2', 'xfrm', { ifid: '7', device: 'd1', ipaddr: ['10.9.2.2/32'], exempt_mark: '0x6', route: ['10.40.0.0/16'] });
+    const v2 = n.addInterface('vpn2', 'xfrm', { ifid: '7', parent_device: 'd1', ipaddr: ['10.9.2.2/32'], exempt_mark: '0x6', route: ['10.40.0.0/16'] });
     await n.start();
     const d = await daemonIn(ns, b, { realProbe: true });
     expect(d.manager.capabilities).toMatchObject({ xfrmInterface: true, collectMetadata: true });
@@ -159,9 +159,9 @@ describe('xfrmd daemon on a real kernel (in-process, fake netifd)', () => {
     const before = snapshot(ns);
     const b = await bus();
     const n = b.netifd;
-    const v0 = n.addInterface('vpn0', 'xfrm', { ifid: '5', device: 'd0', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'] });
+    const v0 = n.addInterface('vpn0', 'xfrm', { ifid: '5', parent_device: 'd0', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'] });
     const v1 = n.addInterface('vpn1', 'xfrm', { ifid: '8', ipaddr: ['10.9.1.2/32'] });
-    const v2 = n.addInterface('vpn2', 'xfrm', { ifid: '9', ipaddr: ['10.9.2.2/32'], exempt_mark: '0x6', defaultroute: '1' });
+    const v2 = n.addInterface('vpn2', 'xfrm', { ifid: '9', ipaddr: ['10.9.2.2/32'], exempt_mark: '0x6', full_tunnel: '1' });
     await n.start();
     await daemonIn(ns, b);
 
@@ -212,7 +212,7 @@ describe('xfrmd daemon on a real kernel (in-process, fake netifd)', () => {
       ipaddr: ['10.9.0.2/32'],
       ip6addr: ['fd09::2/128'],
       route: ['10.20.0.0/16'],
-      defaultroute: '1',
+      full_tunnel: '1',
       exempt_mark: '0x6',
     });
     await n.start();
@@ -295,7 +295,7 @@ describe('xfrmd daemon process: crash and restart', () => {
     const script = await daemonScript();
     const b = await bus();
     const n = b.netifd;
-    const v0 = n.addInterface('vpn0', 'xfrm', { ifid: '5', device: 'd0', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'] });
+    const v0 = n.addInterface('vpn0', 'xfrm', { ifid: '5', parent_device: 'd0', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'] });
     const v1 = n.addInterface('vpn1', 'xfrm', { ifid: '6', ipaddr: ['10.9.1.2/32'], exempt_mark: '0x6', route: ['10.30.0.0/16'] });
     await n.start();
     const state = stateDir();

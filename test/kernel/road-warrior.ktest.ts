@@ -1,7 +1,7 @@
 // "Marks and policy routing", end to end: a road warrior sends everything through the tunnel while
 // the peer's public address is itself inside 0.0.0.0/0 (::/0). Two namespaces joined by a veth: the
 // peer (plain iproute2 xfrm interface) and the road warrior, where xfrmd (standalone apply of a UCI
-// section: ifid, device, ipaddr/ip6addr, defaultroute, exempt_mark) builds the xfrm interface, its
+// section: ifid, parent_device, ipaddr/ip6addr, full_tunnel, exempt_mark) builds the xfrm interface, its
 // table, default route and rules. Static ESP SAs/policies with if_id come from our netlink layer;
 // the road warrior's outbound SAs put output mark 0x6 on the ESP, which the exempt rule sends to
 // main. Without that rule the ESP is routed back into the tunnel: "Local routing loop detected".
@@ -42,10 +42,10 @@ const NETWORK = `
 config interface 'rw0'
 \toption proto 'xfrm'
 \toption ifid '${IF_ID}'
-\toption device 'u0'
+\toption parent_device 'u0'
 \tlist ipaddr '10.9.0.2/32'
 \tlist ip6addr 'fd09::2/128'
-\toption defaultroute '1'
+\toption full_tunnel '1'
 \toption exempt_mark '0x${MARK.toString(16)}'
 `;
 

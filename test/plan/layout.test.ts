@@ -38,7 +38,7 @@ describe('tables', () => {
 
 describe('rules', () => {
   it('source or mark entries are the only way in: no to-rules, no catch-all', () => {
-    expect(rules({ ifid: '4', route: '10.1.0.0/16', source: '192.168.9.0/24', defaultroute: '1', exempt_mark: '9', rule_priority: '500' })).toEqual([
+    expect(rules({ ifid: '4', route: '10.1.0.0/16', source: '192.168.9.0/24', full_tunnel: '1', exempt_mark: '9', rule_priority: '500' })).toEqual([
       'route add 10.1.0.0/16 dev t table 10004 proto 88',
       'route add default dev t table 10004 proto 88',
       'rule add prio 499 fwmark 0x9/0xffffffff lookup main proto 88',

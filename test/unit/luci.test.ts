@@ -43,7 +43,7 @@ describe('LuCI protocol page', () => {
     const by = (n: string) => rendered.find((o) => o.name === n)!;
     expect(by('tunlink').widget).toBe('NetworkSelect');
     expect(by('tunlink').exclude).toBe('vpn0');
-    expect(by('device').widget).toBe('DeviceSelect');
+    expect(by('parent_device').widget).toBe('DeviceSelect');
     expect(by('ipaddr').widget).toBe('DynamicList');
     expect(by('multicast').widget).toBe('Flag');
     expect(by('offload').widget).toBe('ListValue');

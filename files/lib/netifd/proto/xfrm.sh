@@ -6,7 +6,7 @@
 
 # The option list netifd reads at start. Generated from src/config/schema.ts by
 # `npm run build` (scripts/gen-files.ts); a test checks it matches.
-XFRMD_DUMP='{"name":"xfrm","config":[["ifid",3],["tunlink",3],["device",3],["mtu",3],["zone",3],["multicast",3],["offload",3],["external",3],["ipaddr",1],["ip6addr",1],["route",1],["route6",1],["ip4table",3],["ip6table",3],["defaultroute",7],["rule_priority",3],["rule_style",3],["exempt_mark",3],["mark",1],["source",1]],"no-device":true,"available":true}'
+XFRMD_DUMP='{"name":"xfrm","config":[["ifid",3],["tunlink",3],["parent_device",3],["mtu",3],["zone",3],["multicast",3],["offload",3],["external",3],["ipaddr",1],["ip6addr",1],["route",1],["route6",1],["ip4table",3],["ip6table",3],["full_tunnel",3],["rule_priority",3],["rule_style",3],["exempt_mark",3],["mark",1],["source",1]],"no-device":true,"available":true}'
 
 # How long setup waits for the daemon to appear (procd may still be starting it).
 XFRMD_WAIT="${XFRMD_WAIT:-5}"
