@@ -3,10 +3,15 @@
 //
 // Policy: the first section in the given order keeps what it has; every later
 // section that collides gets an issue naming the earlier one. Rules of
-// different sections may share a priority as long as no packet can match both
-// with different outcomes; when one can (same destination, different tables at
-// the same priority), the order between them would depend on insertion order,
-// so that is PRIORITY_CONFLICT and the message proposes a free rule_priority.
+// different sections may share a priority unless the order between them could
+// change where a packet goes: one packet matches both, they lead to different
+// tables, and BOTH tables hold a route for its destination. (A lookup in a
+// table without a matching route falls through to the next rule, so if only
+// one of the tables can answer, the order does not matter.) That case is
+// PRIORITY_CONFLICT, and the message proposes a free rule_priority. The routes
+// of a table are the ones xfrmd's sections plan into it; main, default and
+// local hold routes xfrmd does not know, so they count as answering for every
+// destination (as does a `suppress_prefixlength` lookup).
 //
 // checkConflictsFor(candidate, running) is the daemon's call when one interface
 // comes up: linear in the running ones. Plans are remembered per config object
@@ -72,6 +77,51 @@ export function rulesOverlap(a: RuleSpec, b: RuleSpec): boolean {
 /** Same outcome: same table, same suppression. */
 function sameOutcome(a: RuleSpec, b: RuleSpec): boolean {
   return a.action === b.action && (a.table ?? 0) === (b.table ?? 0) && a.suppressPrefixLength === b.suppressPrefixLength;
+}
+
+/** Prefixes of one table, by `family|table`; a table missing from the map answers everything. */
+type TableRoutes = ReadonlyMap<string, Array<{ v: bigint; len: number }>>;
+
+const UNKNOWN_TABLES = new Set([253, 254, 255]);
+
+/** Routes of every table our sections fill (main/default/local left out: unknown content). */
+function tableRoutesOf(routing: readonly Routing[]): TableRoutes {
+  const out = new Map<string, Array<{ v: bigint; len: number }>>();
+  for (const r of routing) {
+    for (const t of Object.values(r.tables)) {
+      if (t !== undefined && !UNKNOWN_TABLES.has(t)) for (const f of [4, 6]) if (!out.has(`${f}|${t}`)) out.set(`${f}|${t}`, []);
+    }
+    for (const route of r.routes) {
+      if (UNKNOWN_TABLES.has(route.table)) continue;
+      const a = parseAddress(route.dst);
+      if (a) out.get(`${route.family}|${route.table}`)?.push({ v: a.value, len: route.dstLen });
+    }
+  }
+  return out;
+}
+
+/** What a rule's lookup can answer: its table's prefixes, or everything. */
+function answers(rule: RuleSpec, routes: TableRoutes): Array<{ v: bigint; len: number }> | 'all' {
+  if (rule.action !== 'lookup' || rule.suppressPrefixLength !== undefined) return 'all';
+  return routes.get(`${rule.family}|${rule.table ?? TABLE_MAIN}`) ?? 'all';
+}
+
+/**
+ * Could the order of two overlapping rules matter: is there a destination, allowed by both
+ * rules' `to` selectors, that both rules' tables have a route for? Prefixes either nest or are
+ * disjoint, so a set of them has a common address exactly when every pair overlaps.
+ */
+function bothAnswer(a: Compiled, b: Compiled, routes: TableRoutes): boolean {
+  const bits = a.bits;
+  const ra = answers(a.rule, routes);
+  const rb = answers(b.rule, routes);
+  // an inverted rule matches whatever fails its selectors: any destination
+  const sels = [a.rule.invert ? undefined : a.dst, b.rule.invert ? undefined : b.dst].filter((d): d is { v: bigint; len: number } => d !== undefined);
+  const fits = (p: { v: bigint; len: number }) => sels.every((d) => selOverlap(bits, p, d));
+  if (ra === 'all' && rb === 'all') return true;
+  if (ra === 'all') return (rb as Array<{ v: bigint; len: number }>).some(fits);
+  if (rb === 'all') return ra.some(fits);
+  return ra.some((pa) => fits(pa) && rb.some((pb) => fits(pb) && selOverlap(bits, pa, pb)));
 }
 
 interface Entry {
@@ -242,7 +292,8 @@ function check(configs: readonly ValidatedConfig[], onlyLast: boolean): Issue[] 
       message: `${c.section}: rule '${describeRule(rule)}' at priority ${rule.priority} can match the same packets as ${other.section}'s '${describeRule(other.c.rule)}'; set a different rule_priority${base !== undefined ? ` (e.g. ${base})` : ''}`,
     });
   };
-  const clash = (a: Compiled, b: Entry) => !sameOutcome(a.rule, b.c.rule) && compiledOverlap(a, b.c);
+  const tableRoutes = tableRoutesOf(routing);
+  const clash = (a: Compiled, b: Entry) => !sameOutcome(a.rule, b.c.rule) && compiledOverlap(a, b.c) && bothAnswer(a, b.c, tableRoutes);
 
   if (onlyLast) {
     // one candidate against everyone else: a plain scan, no index to build

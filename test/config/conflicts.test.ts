@@ -67,6 +67,28 @@ describe('checkConflicts', () => {
     expect(checkConflicts(cfgs(a, ['b', { ifid: '2', route: '10.0.0.0/8', source: '192.168.0.0/16', ip4table: '60', rule_priority: '110' }]))).toEqual([]);
   });
 
+  it('rules that overlap but lead to tables with disjoint routes do not conflict (a lookup without a route falls through)', () => {
+    // routed VPN by source next to multihoming by mark, both on the default rule_priority
+    const routed: [string, RawConfig] = ['routed', { ifid: '1', ipaddr: '10.9.0.2/32', source: '192.168.1.0/24', route: '10.9.0.0/16' }];
+    const marked: [string, RawConfig] = ['marked', { ifid: '2', ipaddr: '10.31.0.2/32', mark: '0x1/0xff', route: '10.31.0.0/16' }];
+    expect(checkConflicts(cfgs(routed, marked))).toEqual([]);
+    expect(checkConflictsFor(validateOrThrow(marked[1], 'marked'), cfgs(routed))).toEqual([]);
+    // the same with explicit tables
+    expect(checkConflicts(cfgs(['routed', { ...routed[1], ip4table: '101' }], ['marked', { ...marked[1], ip4table: '102' }]))).toEqual([]);
+    // overlapping destinations in both tables: the order decides, so it is a conflict
+    const overlap = checkConflicts(cfgs(routed, ['marked', { ...marked[1], route: '10.9.128.0/17' }]));
+    expect(overlap.map((i) => [i.code, i.section, i.other])).toEqual([['PRIORITY_CONFLICT', 'marked', 'routed']]);
+    expect(overlap[0]?.message).toContain("'fwmark 0x1/0xff lookup 10002'");
+  });
+
+  it('a rule into main (unknown routes) conflicts with any overlapping rule whose table routes the packet', () => {
+    // b's base is a's base - 1: b's source rule (lookup 10002) meets a's exempt rule (lookup main) at 99
+    const issues = checkConflicts(cfgs(['a', { ifid: '1', route: '10.1.0.0/16', exempt_mark: '6' }], ['b', { ifid: '2', route: '10.2.0.0/16', source: '192.168.7.0/24', rule_priority: '99' }]));
+    expect(issues.map((i) => [i.code, i.section, i.other])).toEqual([['PRIORITY_CONFLICT', 'b', 'a']]);
+    // a table nothing is routed into answers nothing: no conflict
+    expect(checkConflicts(cfgs(['a', { ifid: '1', route: '10.1.0.0/16', exempt_mark: '6' }], ['b', { ifid: '2', source: '192.168.7.0/24', ip4table: '77', rule_priority: '99' }]))).toEqual([]);
+  });
+
   it('two full tunnels at the same priority conflict', () => {
     const ft = (id: string) => ({ ifid: id, full_tunnel: '1', exempt_mark: '0x5' });
     const issues = checkConflicts(cfgs(['a', ft('1')], ['b', ft('2')]));
