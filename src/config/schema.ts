@@ -302,8 +302,12 @@ const FLAG_ORDER: ReadonlyArray<keyof DumpFlags> = [
   'teardown-on-l3-link-down', 'lasterror',
 ];
 
-/** The one JSON line the shim prints for `dump`. Flags only when true (netifd reads `true` only). */
-export function dumpLine(flags: DumpFlags = { 'no-device': true, available: true }): string {
+/**
+ * The one JSON line the shim prints for `dump`. Flags only when true (netifd reads `true` only).
+ * `no-proto-task`: the shim only queues the request and exits; netifd then waits for the
+ * daemon's notify instead of tearing the interface down when the script ends.
+ */
+export function dumpLine(flags: DumpFlags = { 'no-device': true, 'no-proto-task': true, available: true }): string {
   const out: Record<string, unknown> = {
     name: 'xfrm',
     config: OPTIONS.map((o) => [o.name, BLOBMSG[o.type]]),

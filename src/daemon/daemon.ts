@@ -1,10 +1,11 @@
-// `xfrmd run`: the long-running protocol handler. It publishes the `xfrmd`
-// object the netifd shim calls, follows parents through netifd's events and
-// the kernel's link events, and resyncs whenever the bus or the kernel event
-// stream had a fault. It never tears interfaces down on exit: netifd owns their
-// lifecycle, and a restarted daemon adopts what is there.
+// `xfrmd run`: the long-running protocol handler. It publishes the `xfrmd` object
+// the netifd shim calls, turns kernel events about our devices, parents and tagged
+// objects into lifecycle events, and resyncs whenever the bus or netifd came back
+// or kernel events were lost. It never tears interfaces down on exit: netifd owns
+// their lifecycle, and a restarted daemon adopts what is there.
 import type { Logger } from '../log.ts';
-import { errorText, XfrmdError } from '../errors.ts';
+import type { RouteSpec, RuleSpec } from '../model.ts';
+import { errorText } from '../errors.ts';
 import { BlobmsgType } from '../ubus/wire.ts';
 import { UbusClient } from '../ubus/client.ts';
 import { Status, UbusError } from '../ubus/errors.ts';
@@ -14,12 +15,17 @@ import { StateStore } from '../state/store.ts';
 import { InterfaceManager } from './manager.ts';
 import { Netifd, type Bus } from './netifd.ts';
 import { probeCapabilities, type Capabilities } from './probe.ts';
+import { resync, type ResyncOptions, type ResyncReport } from './resync.ts';
 
+/** What the daemon needs to hear from the kernel (src/reconcile/netlink-kernel.ts provides it). */
 export interface KernelEvents {
-  on(event: 'linkNew', cb: (l: { index: number; name: string }) => void): void;
-  on(event: 'linkDel', cb: (l: { index: number; name: string }) => void): void;
+  onLink(cb: (e: { action: 'new' | 'del'; index: number; name: string; up: boolean }) => void): void;
+  /** a route carrying our tag was deleted */
+  onRouteDeleted(cb: (r: RouteSpec) => void): void;
+  /** a rule carrying our tag was deleted */
+  onRuleDeleted(cb: (r: RuleSpec) => void): void;
   /** events were lost: state must be re-read */
-  on(event: 'overflow', cb: () => void): void;
+  onOverflow(cb: () => void): void;
 }
 
 export interface DaemonOptions {
@@ -29,6 +35,8 @@ export interface DaemonOptions {
   kernelEvents?: KernelEvents;
   log: Logger;
   retryMs?: number;
+  repairDelayMs?: number;
+  resync?: ResyncOptions;
   /** what the kernel can do; default: probe it in a private namespace */
   probe?: () => Promise<Capabilities>;
 }
@@ -36,16 +44,11 @@ export interface DaemonOptions {
 export interface Daemon {
   manager: InterfaceManager;
   client: UbusClient;
-  /** resolves when the initial resync is done */
-  ready: Promise<void>;
+  /** resolves when the start-up resync is done */
+  ready: Promise<ResyncReport | undefined>;
+  /** run a resync now (as on a fault) */
+  resync(why: string): Promise<ResyncReport | undefined>;
   close(): void;
-}
-
-/** Map an error to the ubus status the shim (and `ubus call xfrmd setup`) sees. */
-function toUbusError(e: unknown): UbusError {
-  if (e instanceof UbusError) return e;
-  if (e instanceof XfrmdError) return new UbusError(e.permanent ? Status.INVALID_ARGUMENT : Status.UNKNOWN_ERROR, `${e.code}: ${e.message}`);
-  return new UbusError(Status.UNKNOWN_ERROR, errorText(e));
 }
 
 function busOf(client: UbusClient): Bus {
@@ -58,7 +61,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = o.log;
   const client = new UbusClient({ socketPath: o.socketPath, reconnect: true, logger: log });
   const netifd = new Netifd(busOf(client));
-  const manager = new InterfaceManager({ kernel: o.kernel, netifd, store: new StateStore(o.stateDir), log, retryMs: o.retryMs });
+  const manager = new InterfaceManager({
+    kernel: o.kernel,
+    netifd,
+    store: new StateStore(o.stateDir),
+    log,
+    ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}),
+    ...(o.repairDelayMs !== undefined ? { repairDelayMs: o.repairDelayMs } : {}),
+  });
 
   const caps = await (o.probe ?? probeCapabilities)();
   manager.capabilities = caps;
@@ -70,102 +80,69 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (typeof name !== 'string' || name === '') throw new UbusError(Status.INVALID_ARGUMENT, 'interface (string) is required');
     return name;
   };
+  const allStatus = async () => ({ capabilities: { ...caps }, interfaces: (await manager.status()).map((r) => ({ ...r })) });
 
   await client.connect();
+  // setup and teardown answer as soon as the request is queued (the shim is one short
+  // process; the dump declares no-proto-task, so netifd waits for our notify instead)
   await client.addObject('xfrmd', {
     setup: {
       policy: { interface: BlobmsgType.STRING, config: BlobmsgType.TABLE },
-      handler: async (req) => {
+      handler: (req) => {
         const name = nameArg(req);
-        const config = (req.args.config ?? {}) as Record<string, unknown>;
-        try {
-          return { ...(await manager.setup(name, config)) };
-        } catch (e) {
-          throw toUbusError(e);
-        }
+        void manager.setup(name, (req.args.config ?? {}) as Record<string, unknown>);
       },
     },
     teardown: {
       policy: { interface: BlobmsgType.STRING },
-      handler: async (req) => {
-        try {
-          await manager.teardown(nameArg(req));
-        } catch (e) {
-          throw toUbusError(e);
-        }
-      },
+      handler: (req) => void manager.teardown(nameArg(req)),
     },
     status: {
       policy: { interface: BlobmsgType.STRING },
-      handler: (req) => {
+      handler: async (req) => {
         const name = req.args.interface;
-        if (typeof name === 'string') {
-          const [r] = manager.status(name);
-          if (!r) throw new UbusError(Status.NOT_FOUND);
-          return { ...r };
-        }
-        return { capabilities: { ...caps }, interfaces: manager.status().map((r) => ({ ...r })) };
+        if (typeof name !== 'string') return allStatus();
+        const [r] = await manager.status(name);
+        if (!r) throw new UbusError(Status.NOT_FOUND);
+        return { ...r };
       },
     },
-    dump: { handler: () => ({ capabilities: { ...caps }, interfaces: manager.status().map((r) => ({ ...r })) }) },
+    dump: { handler: allStatus },
   });
 
-  // Parent changes: netifd events (ifup/ifdown of a tunlink) and interface updates.
-  await client.listen('network.interface', (_ev, data) => {
-    const iface = data.interface;
-    if (typeof iface === 'string') void manager.parentChanged({ iface }).catch((e) => log.warn(errorText(e)));
-  });
-  await client
-    .subscribe(
-      'network.interface',
-      (type, req) => {
-        const iface = req.data.interface;
-        if (type === 'interface.update' && typeof iface === 'string') void manager.parentChanged({ iface }).catch((e) => log.warn(errorText(e)));
-      },
-      { waitForTarget: true },
-    )
-    .catch((e) => log.warn(`subscribing to network.interface failed: ${errorText(e)}`));
+  const ev = o.kernelEvents;
+  ev?.onLink((e) => manager.linkEvent(e));
+  ev?.onRouteDeleted((route) => manager.objectDeleted({ route }));
+  ev?.onRuleDeleted((rule) => manager.objectDeleted({ rule }));
 
-  o.kernelEvents?.on('linkNew', (l) => void manager.parentChanged({ device: l.name }).catch((e) => log.warn(errorText(e))));
-  o.kernelEvents?.on('linkDel', (l) => void manager.deviceLost(l.index).catch((e) => log.warn(errorText(e))));
-
-  let resyncing: Promise<void> | undefined;
-  const resync = (why: string): Promise<void> => {
-    resyncing ??= (async () => {
-      log.info({ why }, 'resync');
-      try {
-        const ifaces = await netifd.dump();
-        await manager.resync((name) => {
-          const s = ifaces.get(name);
-          return s !== undefined && s.proto === 'xfrm' && (s.up || s.autostart);
-        });
-        // Interfaces whose setup ran while we were away are blocked; bring them back.
-        for (const [name, s] of ifaces) {
-          if (s.proto === 'xfrm' && !s.up && s.errors.some((e) => e.code === 'DAEMON_UNAVAILABLE')) {
-            log.info({ iface: name }, 'setting up again after daemon start');
-            await netifd.ifup(name).catch((e) => log.warn({ iface: name }, errorText(e)));
-          }
-        }
-      } catch (e) {
+  let running: Promise<ResyncReport | undefined> | undefined;
+  const runResync = (why: string): Promise<ResyncReport | undefined> => {
+    running ??= resync(manager, why, o.resync)
+      .catch((e) => {
         log.warn(`resync failed: ${errorText(e)}`);
-      } finally {
-        resyncing = undefined;
-      }
-    })();
-    return resyncing;
+        return undefined;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
   };
-  o.kernelEvents?.on('overflow', () => void resync('kernel events overflowed'));
-  // netifd restarted: it sets everything up again; drop what it no longer has.
-  await client.listen('ubus.object.add', (_ev, data) => {
-    if (data.path === 'network.interface') void resync('netifd (re)started');
+  ev?.onOverflow(() => {
+    log.warn('kernel events were lost: checking every interface');
+    manager.eventsLost();
   });
-  client.on('reconnect', () => void resync('ubus reconnected'));
+  // netifd (re)started: it sets everything up again; drop what it no longer has
+  await client.listen('ubus.object.add', (_e, data) => {
+    if (data.path === 'network.interface') void runResync('netifd (re)started');
+  });
+  client.on('reconnect', () => void runResync('ubus reconnected'));
 
-  const ready = resync('start');
+  const ready = runResync('start');
   return {
     manager,
     client,
     ready,
+    resync: runResync,
     close() {
       manager.close();
       client.close();

@@ -18,6 +18,15 @@ export const NOTIFY = {
   SETUP_FAILED: 7,
 } as const;
 
+/** netifd answers 6 (PERMISSION_DENIED) to a notify while it tears the interface down. */
+export function isTeardownRefusal(e: unknown): boolean {
+  return statusOf(e) === 6;
+}
+
+function statusOf(e: unknown): number | undefined {
+  return typeof e === 'object' && e !== null && typeof (e as { status?: unknown }).status === 'number' ? (e as { status: number }).status : undefined;
+}
+
 export interface IfaceUp {
   ifname: string;
   ipaddr: Array<{ address: string; prefixLen: number }>;
@@ -27,6 +36,8 @@ export interface IfaceUp {
 
 export interface InterfaceStatus {
   up: boolean;
+  /** netifd is setting it up (waiting for the handler's notify) */
+  pending: boolean;
   available: boolean;
   autostart: boolean;
   proto: string | undefined;
@@ -50,6 +61,7 @@ export function parseStatus(t: Record<string, unknown>): InterfaceStatus {
     : [];
   return {
     up: t.up === true,
+    pending: t.pending === true,
     available: t.available !== false,
     autostart: t.autostart !== false,
     proto: str(t.proto),
@@ -66,11 +78,17 @@ export class Netifd {
     return this.bus.call('network.interface', 'notify_proto', { action, ...fields, interface: iface });
   }
 
-  /** action 0: the interface is up on `ifname` with these addresses. */
+  /**
+   * action 0: the interface is up on `ifname` with these addresses. `address-external`:
+   * netifd then treats the device (and the addresses, which we install) as external and
+   * leaves the link alone. Without it netifd sets a device it did not know down when it
+   * first sees it, which drops every route through it, and down again on every ifdown.
+   */
   async up(iface: string, u: IfaceUp): Promise<void> {
     await this.notify(iface, NOTIFY.UPDATE, {
       ifname: u.ifname,
       'link-up': true,
+      'address-external': true,
       ipaddr: u.ipaddr.map((a) => ({ ipaddr: a.address, mask: String(a.prefixLen) })),
       ip6addr: u.ip6addr.map((a) => ({ ipaddr: a.address, mask: String(a.prefixLen) })),
       data: u.data,
@@ -100,9 +118,15 @@ export class Netifd {
       await this.notify(iface, NOTIFY.HOST_DEPENDENCY, { ifname: other });
       return true;
     } catch (e) {
-      if (typeof e === 'object' && e !== null && (e as { status?: number }).status === 4) return false;
+      if (statusOf(e) === 4) return false;
       throw e;
     }
+  }
+
+  /** action 7: the setup failed. netifd tears the interface down and, with autostart, sets it up
+   *  again: how a restarted daemon gets a setup request it lost. */
+  async setupFailed(iface: string): Promise<void> {
+    await this.notify(iface, NOTIFY.SETUP_FAILED);
   }
 
   async status(iface: string): Promise<InterfaceStatus | undefined> {
@@ -110,7 +134,7 @@ export class Netifd {
       const [t] = await this.bus.call(`network.interface.${iface}`, 'status', {});
       return t ? parseStatus(t) : undefined;
     } catch (e) {
-      if (typeof e === 'object' && e !== null && (e as { status?: number }).status === 4) return undefined;
+      if (statusOf(e) === 4) return undefined;
       throw e;
     }
   }

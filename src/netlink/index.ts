@@ -21,7 +21,7 @@
 //              createLink(name, 'veth'|'dummy'|…, {peer, mtu, up, multicast}), setLink(ref, {up, mtu, multicast}),
 //              setLinkUp(ref, up), setMtu(ref, mtu), deleteLink(name|index)
 //   addresses: addAddress / deleteAddress(AddressSpec), dumpAddresses(dev?)
-//   routes:    addRoute / deleteRoute(RouteSpec), dumpRoutes({protocol?, table?, family?})
+//   routes:    addRoute(RouteSpec, {replace}?) / deleteRoute(RouteSpec), dumpRoutes({protocol?, table?, family?})
 //   rules:     addRule / deleteRule(RuleSpec), dumpRules({protocol?, family?})
 //   xfrm:      addSA / deleteSA / dumpSAs({ifId?}), addPolicy / deletePolicy / dumpPolicies({ifId?})
 //   ethtool:   features(dev) → { hw, wanted, active, esp: {'esp-hw-offload': {hw, wanted, active}, …} } | undefined
@@ -245,9 +245,10 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
   }
 
   // ---- routes ----
-  addRoute(r: RouteSpec): Promise<void> {
-    const op = (): string => `RTM_NEWROUTE ${routeText(r)}`;
-    return this.withIndex(r.dev, op, async (i) => void (await this.route.request(routeMessage(RTM_NEWROUTE, r, i), op)));
+  /** CREATE|EXCL (EEXIST when a route with the same key exists), or CREATE|REPLACE with `replace`. */
+  addRoute(r: RouteSpec, o: { replace?: boolean } = {}): Promise<void> {
+    const op = (): string => `RTM_NEWROUTE ${routeText(r)}${o.replace ? ' (replace)' : ''}`;
+    return this.withIndex(r.dev, op, async (i) => void (await this.route.request(routeMessage(RTM_NEWROUTE, r, i, o), op)));
   }
   deleteRoute(r: RouteSpec): Promise<void> {
     const op = (): string => `RTM_DELROUTE ${routeText(r)}`;

@@ -48,8 +48,8 @@ export class NetlinkKernel implements Kernel {
   async dumpRoutes(protocol: number): Promise<RouteSpec[]> {
     return (await this.nl.dumpRoutes({ protocol })).map(({ oif: _oif, scope: _scope, ...r }) => r);
   }
-  addRoute(r: RouteSpec): Promise<void> {
-    return this.nl.addRoute(r);
+  addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void> {
+    return this.nl.addRoute(r, o);
   }
   deleteRoute(r: RouteSpec): Promise<void> {
     return this.nl.deleteRoute(r);

@@ -5,7 +5,7 @@ import { getU32, putU32 } from 'netlink/dist/structs.js';
 import type { MessageBuilder, NlMessage } from './attrs.ts';
 import { afOf, bytesToIp, familyOfAf, ipToBytes } from './ip.ts';
 import { enumValue, pkgMessage } from './rtpkg.ts';
-import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
+import { NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, type NlSocket } from './socket.ts';
 
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
@@ -34,8 +34,8 @@ function rtmsg(r: { family: 4 | 6 | 0; dstLen: number; table: number; protocol: 
   return { family: r.family === 0 ? 0 : afOf(r.family), dstLen: r.dstLen, table: r.table < 256 ? r.table : RT_TABLE_UNSPEC, protocol: r.protocol, scope: r.scope, type: r.type };
 }
 
-/** oif: ifindex of r.dev (0 when none) */
-export function routeMessage(type: number, r: RouteSpec, oif: number): MessageBuilder {
+/** oif: ifindex of r.dev (0 when none); `replace`: NLM_F_REPLACE instead of EXCL (take over an existing route) */
+export function routeMessage(type: number, r: RouteSpec, oif: number, o: { replace?: boolean } = {}): MessageBuilder {
   const del = type === RTM_DELROUTE;
   const unicast = r.type === 'unicast';
   // like iproute2: a v4 unicast route without gateway is scope link; a delete matches any scope
@@ -49,7 +49,7 @@ export function routeMessage(type: number, r: RouteSpec, oif: number): MessageBu
   // package has RTAX_* values as raw bytes
   if (r.mtu && !del) attrs.metrics = { mtu: putU32(r.mtu) };
   const data = rtmsg({ family: r.family, dstLen: r.dstLen, table: r.table, protocol: r.protocol, scope, type: TYPES[r.type] });
-  return pkgMessage(type, del ? 0 : NLM_F_CREATE | NLM_F_EXCL, (out) => formatRouteMessage({ kind: 'route', data, attrs }, out));
+  return pkgMessage(type, del ? 0 : NLM_F_CREATE | (o.replace ? NLM_F_REPLACE : NLM_F_EXCL), (out) => formatRouteMessage({ kind: 'route', data, attrs }, out));
 }
 
 export function routeText(r: RouteSpec): string {

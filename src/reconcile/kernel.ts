@@ -49,7 +49,8 @@ export interface Kernel {
 
   /** routes carrying `protocol` (all tables) */
   dumpRoutes(protocol: number): Promise<RouteSpec[]>;
-  addRoute(r: RouteSpec): Promise<void>;
+  /** EEXIST when a route with the same key exists; `replace` takes it over instead */
+  addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void>;
   deleteRoute(r: RouteSpec): Promise<void>;
 
   /** rules carrying `protocol` */

@@ -1,6 +1,7 @@
 // Opens the real kernel for the commands: the reconciler's Kernel over our
 // netlink layer, plus the link events the daemon follows parents with.
 import type { Logger } from '../log.ts';
+import { XFRMD_RTPROT } from '../model.ts';
 import { NetlinkKernel } from '../netlink/kernel.ts';
 import { Netlink } from '../netlink/index.ts';
 import type { KernelEvents } from '../daemon/daemon.ts';
@@ -17,18 +18,20 @@ export async function openKernel(o: { netns?: string; events?: boolean; log?: Lo
   const kernel = new NetlinkKernel(nl);
   let events: KernelEvents | undefined;
   if (o.events) {
-    // Only link events: addresses/routes/rules are ours and re-checked on resync.
-    await nl.subscribe(['link']);
+    // links: our devices and parents; routes and rules: only deletions of our tagged ones matter
+    await nl.subscribe(['link', 'route', 'rule']);
     nl.on('error', (e) => o.log?.warn(`netlink event socket: ${e.message}`));
     events = {
-      on(event: 'linkNew' | 'linkDel' | 'overflow', cb: ((l: { index: number; name: string }) => void) | (() => void)): void {
-        if (event === 'overflow') nl.on('overflow', cb as () => void);
-        else
-          nl.on('link', (e) => {
-            if ((e.action === 'new') === (event === 'linkNew')) (cb as (l: { index: number; name: string }) => void)({ index: e.link.index, name: e.link.name });
-          });
-      },
-    } as KernelEvents;
+      onLink: (cb) => nl.on('link', (e) => cb({ action: e.action, index: e.link.index, name: e.link.name, up: e.link.up })),
+      onRouteDeleted: (cb) =>
+        nl.on('route', (e) => {
+          if (e.action !== 'del' || e.route.protocol !== XFRMD_RTPROT) return;
+          const { oif: _oif, scope: _scope, ...r } = e.route;
+          cb(r);
+        }),
+      onRuleDeleted: (cb) => nl.on('rule', (e) => e.action === 'del' && e.rule.protocol === XFRMD_RTPROT && cb(e.rule)),
+      onOverflow: (cb) => nl.on('overflow', cb),
+    };
   }
   return { kernel, events, close: () => nl.close() };
 }

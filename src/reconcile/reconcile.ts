@@ -4,7 +4,7 @@
 // replayed backwards so a failed setup leaves nothing behind. What we own is
 // returned as `Installed` and persisted by the caller: teardown removes exactly
 // that, and nothing we merely adopted.
-import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../model.ts';
+import { XFRMD_RTPROT, type AddressSpec, type RouteSpec, type RuleSpec, type XfrmLinkSpec } from '../model.ts';
 import { XfrmdError, errorText } from '../errors.ts';
 import { addressKey, routeKey, routeMatches, ruleKey } from './keys.ts';
 import { isKernelError, type Kernel, type LinkState } from './kernel.ts';
@@ -51,9 +51,14 @@ export interface ApplyOptions {
    *  trusted over `previous` (used on resync). Without it no dump is made, which
    *  keeps bringing up N interfaces linear in N. */
   actual?: ActualIndex;
-  /** Called before the device is created, so a crash right after still knows it is ours. */
-  persist?: (installed: Installed) => Promise<void> | void;
+  /** Called once before the first change with everything this apply may leave behind
+   *  (what we owned, plus every route/rule of the plan, plus a device about to be created),
+   *  so a crash at any point still knows what is ours; and after a failure whose rollback
+   *  went through, with what we own again (`previous`, or undefined: nothing). */
+  persist?: (owned: Installed | undefined) => Promise<void> | void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** counts the changes made to the kernel (0: everything was already in place) */
+  changes?: { count: number };
 }
 
 type Undo = { what: string; run: () => Promise<void> };
@@ -121,18 +126,23 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
   let previousRoutes = prev?.routes ?? [];
   let previousAddresses = prev?.addresses ?? [];
   let deviceGone = false;
+  // changes without an undo step (deleting a device to recreate it, settings of our own device)
+  let changesWithoutUndo = 0;
 
   try {
-    // 1. The device: adopt, recreate (only if ours), or create.
+    // 1. The device: adopt, recreate (only if ours), or create. Ours = the record says we created
+    //    it, and it is the same device (same ifindex), or the record was written just before a
+    //    creation whose ifindex we never learned (a crash right after it).
     let createdNow = false;
     let link = await kernel.getLink(spec.name);
-    const ours = link !== undefined && prev?.link.created === true && prev.link.index === link.index;
+    const ours = link !== undefined && prev?.link.created === true && (prev.link.index === link.index || prev.link.index === 0);
     if (link && !linkMatches(link, spec)) {
       if (!ours) {
         throw new XfrmdError('DEVICE_EXISTS', `device ${spec.name} already exists as ${describeLink(link)} and was not created by xfrmd; remove it or rename the interface`);
       }
       log('recreating device: kind, if_id, parent or external mode changed', { ifindex: link.index });
       await kernel.deleteLink(link.index);
+      changesWithoutUndo++;
       link = undefined;
     }
     if (!link) {
@@ -148,7 +158,14 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       log(ours ? 'device exists, keeping it' : 'adopting existing device', { ifindex: link.index });
     } else {
       installed.link.created = true;
-      await opts.persist?.(installed);
+    }
+    await opts.persist?.({
+      link: { ...installed.link },
+      addresses: previousAddresses,
+      routes: unionBy(routeKey, prev?.routes ?? [], plan.routes),
+      rules: unionBy(ruleKey, prev?.rules ?? [], plan.rules),
+    });
+    if (!link) {
       try {
         // up at creation: one message fewer (the setLink below then finds nothing to change)
         link = await kernel.createXfrmLink(spec, { up: true });
@@ -170,6 +187,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       const index = link.index;
       await kernel.setLink(index, { ...change, up: true });
       if (!installed.link.created) undo.push({ what: `restore ${spec.name} settings`, run: () => ignoreMissing(kernel.setLink(index, before)) });
+      else changesWithoutUndo++;
     }
 
     // 2. Addresses. Only ones we added before are ever removed (never link-locals or a user's).
@@ -196,6 +214,11 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
     }
 
     // 3. Routes, then 4. rules (rules last: they steer traffic into the tables).
+    // Our own objects from an earlier run that no record lists (a crash between adding and
+    // recording, or a record lost) make an add fail with EEXIST: found by their tag in one dump
+    // (made only then) and taken over; anything else at that key is someone else's.
+    let ownRoutes: Promise<Map<string, RouteSpec>> | undefined;
+    let ownRules: Promise<Map<string, RuleSpec>> | undefined;
     installed.routes = await syncSet({
       what: 'route',
       want: plan.routes,
@@ -206,8 +229,15 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       same: routeMatches,
       add: (r) => kernel.addRoute(r),
       del: (r) => kernel.deleteRoute(r),
+      takeOver: async (r) => {
+        ownRoutes ??= kernel.dumpRoutes(XFRMD_RTPROT).then((l) => new Map(l.map((x) => [routeKey(x), x])));
+        if (!(await ownRoutes).has(routeKey(r))) return false;
+        await kernel.addRoute(r, { replace: true });
+        return true;
+      },
       describe: (r) => `${r.dst}/${r.dstLen} table ${r.table}`,
       undo,
+      log,
     });
     installed.rules = await syncSet({
       what: 'rule',
@@ -218,13 +248,22 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       same: (a, b) => ruleKey(a) === ruleKey(b),
       add: (r) => kernel.addRule(r),
       del: (r) => kernel.deleteRule(r),
+      // a rule's key is all of it: an own rule with the same key is already exactly the wanted one
+      takeOver: async (r) => {
+        ownRules ??= kernel.dumpRules(XFRMD_RTPROT).then((l) => new Map(l.map((x) => [ruleKey(x), x])));
+        return (await ownRules).has(ruleKey(r));
+      },
       describe: (r) => `priority ${r.priority}`,
       undo,
+      log,
     });
+    if (opts.changes) opts.changes.count += undo.length + changesWithoutUndo;
     log('applied', { addresses: installed.addresses.length, routes: installed.routes.length, rules: installed.rules.length });
     return installed;
   } catch (e) {
-    await rollback(undo, log);
+    // A rollback that went through leaves what we had before; one that did not keeps the
+    // intent record, which over-approximates what is ours (removal is by key and tag).
+    if (await rollback(undo, log)) await opts.persist?.(prev);
     throw e instanceof XfrmdError ? e : new XfrmdError('KERNEL_ERROR', errorText(e), { cause: e, permanent: false });
   }
 }
@@ -240,8 +279,11 @@ interface SyncSet<T> {
   same: (want: T, have: T) => boolean;
   add: (x: T) => Promise<void>;
   del: (x: T) => Promise<void>;
+  /** after EEXIST: make an existing object carrying our tag ours; false when it is not ours */
+  takeOver: (x: T) => Promise<boolean>;
   describe: (x: T) => string;
   undo: Undo[];
+  log: NonNullable<ApplyOptions['log']>;
 }
 
 /** Make the kernel hold exactly `want` out of what we own; returns what we own afterwards. */
@@ -267,25 +309,38 @@ async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
     try {
       await s.add(x);
     } catch (e) {
-      if (isKernelError(e, 'EEXIST')) {
+      if (!isKernelError(e, 'EEXIST')) {
+        throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
+      }
+      if (!(await s.takeOver(x))) {
         throw new XfrmdError(`${s.what.toUpperCase()}_EXISTS`, `a ${s.what} ${s.describe(x)} not installed by xfrmd already exists`, { cause: e });
       }
-      throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
+      s.log(`took over our own ${s.what} ${s.describe(x)} left by an earlier run`);
     }
     s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
   }
   return [...want.values()];
 }
 
-async function rollback(undo: Undo[], log: NonNullable<ApplyOptions['log']>): Promise<void> {
+function unionBy<T>(key: (x: T) => string, ...lists: T[][]): T[] {
+  const m = new Map<string, T>();
+  for (const l of lists) for (const x of l) m.set(key(x), x);
+  return [...m.values()];
+}
+
+/** Undo in reverse order; true when every step went through. */
+async function rollback(undo: Undo[], log: NonNullable<ApplyOptions['log']>): Promise<boolean> {
+  let clean = true;
   for (const step of undo.reverse()) {
     try {
       await step.run();
     } catch (e) {
       // Keep going: one stuck object must not leave the rest behind.
       log(`rollback step failed: ${step.what}: ${errorText(e)}`);
+      clean = false;
     }
   }
+  return clean;
 }
 
 /** Is the device `installed` describes still there, under its name (ifindexes get reused)? */

@@ -7,7 +7,7 @@ import { validateConfig, type Issue, type ValidatedConfig } from '../config/vali
 import { XfrmdError, errorText } from '../errors.ts';
 import { plan as buildPlan, renderIpCommands, type Plan } from '../plan/plan.ts';
 import type { Kernel } from '../reconcile/kernel.ts';
-import { applyPlan, devicePresent, indexActual, removeInstalled } from '../reconcile/reconcile.ts';
+import { applyPlan, indexActual, removeInstalled } from '../reconcile/reconcile.ts';
 import { XFRMD_RTPROT } from '../model.ts';
 import type { StateStore } from '../state/store.ts';
 
@@ -103,7 +103,7 @@ export async function applyNetworkFile(
       const installed = await applyPlan(kernel, p, {
         previous: store.load(name)?.installed,
         actual,
-        persist: (i) => store.save({ name, config: s.raw, installed: i }),
+        persist: (i) => (i ? store.save({ name, config: s.raw, installed: i }) : store.remove(name)),
         log: (m) => log(name, m),
       });
       store.save({ name, config: s.raw, installed });
@@ -111,9 +111,6 @@ export async function applyNetworkFile(
     } catch (e) {
       const code = e instanceof XfrmdError ? e.code : 'KERNEL_ERROR';
       report.failed.push({ interface: name, code, message: errorText(e) });
-      // applyPlan rolled back its own changes; drop an intent record it may have left.
-      const rec = store.load(name);
-      if (rec && !(await devicePresent(kernel, rec.installed))) store.remove(name);
     }
   }
   return report;

@@ -44,9 +44,11 @@ describe('dump line', () => {
     const line = dumpLine();
     expect(line).not.toContain('\n');
     const d = JSON.parse(line) as { name: string; config: Array<[string, number]>; [k: string]: unknown };
-    expect(Object.keys(d)).toEqual(['name', 'config', 'no-device', 'available']);
+    expect(Object.keys(d)).toEqual(['name', 'config', 'no-device', 'no-proto-task', 'available']);
     expect(d.name).toBe('xfrm');
     expect(d['no-device']).toBe(true);
+    // the shim only queues the request: netifd must wait for the daemon's notify
+    expect(d['no-proto-task']).toBe(true);
     expect(d.available).toBe(true);
     expect(d.config).toEqual(OPTIONS.map((o) => [o.name, BLOBMSG[o.type]]));
     for (const [, t] of d.config) expect([1, 3, 5, 7]).toContain(t);
@@ -66,7 +68,7 @@ describe('dump line', () => {
     expect(dumpLine()).toBe(
       '{"name":"xfrm","config":[["ifid",3],["tunlink",3],["parent_device",3],["mtu",3],["zone",3],["multicast",3],["offload",3],["external",3],' +
         '["ipaddr",1],["ip6addr",1],["route",1],["route6",1],["ip4table",3],["ip6table",3],["full_tunnel",3],["rule_priority",3],' +
-        '["rule_style",3],["exempt_mark",3],["mark",1],["source",1]],"no-device":true,"available":true}',
+        '["rule_style",3],["exempt_mark",3],["mark",1],["source",1]],"no-device":true,"no-proto-task":true,"available":true}',
     );
   });
 });

@@ -1,6 +1,7 @@
-// The daemon against the test broker and a fake netifd (behaving as the spec and
-// captures show), with an in-memory kernel. The same flows run against real
-// netlink in namespaces and in the real-kernel guest.
+// The daemon against the test broker and the fake netifd (which follows netifd's
+// proto-ext state machine, see test/support/fake-netifd.ts), with an in-memory kernel
+// that sends events. Fast checks of every lifecycle transition; the same flows run
+// under the real netifd in the guest (test/kernel/netifd-*.ktest.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import type { Capabilities } from '../../src/daemon/probe.ts';
+import { XFRMD_RTPROT } from '../../src/model.ts';
+import { routeKey } from '../../src/reconcile/keys.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { StateStore } from '../../src/state/store.ts';
 import { TestBroker } from '../support/broker.ts';
@@ -30,19 +33,36 @@ async function client(): Promise<UbusClient> {
   return c;
 }
 
-async function start(): Promise<Daemon> {
-  daemon = await startDaemon({ socketPath: broker.socketPath, kernel, stateDir, log: silentLogger, retryMs: 50, probe: async () => caps });
+async function start(o: { kickAfterMs?: number } = {}): Promise<Daemon> {
+  daemon = await startDaemon({
+    socketPath: broker.socketPath,
+    kernel,
+    kernelEvents: kernel.events,
+    stateDir,
+    log: silentLogger,
+    retryMs: 50,
+    repairDelayMs: 10,
+    resync: { kickAfterMs: o.kickAfterMs ?? 10_000 },
+    probe: async () => caps,
+  });
   await daemon.ready;
   return daemon;
 }
 
-async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+/** Stop the daemon as a crash would: nothing is torn down, nothing more is said. */
+function crash(): void {
+  daemon?.close();
+  daemon = undefined;
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeEach(async () => {
   broker = await TestBroker.start();
@@ -51,11 +71,15 @@ beforeEach(async () => {
   caps = { kernel: '6.12.0', xfrmInterface: true, collectMetadata: true, packetOffloadApi: true };
   stateDir = mkdtempSync(join(tmpdir(), 'xfrmd-state-'));
   netifdBus = await client();
-  netifd = new FakeNetifd({
-    addObject: (p, m) => netifdBus.addObject(p, m),
-    call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
-    send: (e, d) => netifdBus.send(e, d as Record<string, never>),
-  });
+  netifd = new FakeNetifd(
+    {
+      addObject: (p, m) => netifdBus.addObject(p, m),
+      call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
+      send: (e, d) => netifdBus.send(e, d as Record<string, never>),
+    },
+    undefined,
+    { clearDevice: (name) => kernel.clearDevice(name) },
+  );
 });
 
 afterEach(async () => {
@@ -66,13 +90,15 @@ afterEach(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function vpn(config: Record<string, unknown> = {}): FakeIface {
-  return netifd.addInterface('vpn0', 'xfrm', { ifid: '5', ipaddr: ['10.9.0.2/32'], ...config });
+function vpn(config: Record<string, unknown> = {}, name = 'vpn0'): FakeIface {
+  return netifd.addInterface(name, 'xfrm', { ifid: '5', ipaddr: ['10.9.0.2/32'], ...config });
 }
 
+const ours = () => ({ routes: [...kernel.routes.values()].filter((r) => r.protocol === XFRMD_RTPROT).map((r) => `${r.dst}/${r.dstLen} ${r.table}`).sort(), rules: [...kernel.rules.values()].filter((r) => r.protocol === XFRMD_RTPROT).map((r) => r.priority).sort() });
+
 describe('xfrmd daemon with netifd', () => {
-  it('setup: creates the device, notifies netifd with strict types, answers status; teardown removes everything', async () => {
-    const iface = vpn({ parent_device: 'eth0', mtu: 1400, zone: 'vpn' });
+  it('setup: creates the device, notifies netifd with strict types, routes survive netifd taking the device; status tells the kernel; teardown removes everything', async () => {
+    const iface = vpn({ parent_device: 'eth0', mtu: 1400, zone: 'vpn', route: ['10.20.0.0/16'], ip4table: '101', source: ['192.168.1.0/24'] });
     await netifd.start();
     await start();
     await netifd.ifup('vpn0');
@@ -82,16 +108,22 @@ describe('xfrmd daemon with netifd', () => {
     expect(link).toMatchObject({ kind: 'xfrm', up: true, mtu: 1400, xfrm: { ifId: 5, link: (await kernel.getLink('eth0'))!.index } });
     const up = iface.notifications.find((n) => n.action === 0)!;
     // The fake netifd parses with netifd's policy: a wrongly typed field would be missing here.
-    expect(up.fields).toMatchObject({ action: 0, 'link-up': true, ifname: 'vpn0', ipaddr: [{ ipaddr: '10.9.0.2', mask: '32' }] });
-    expect(iface.data).toMatchObject({ ifid: 5, zone: 'vpn', parent: 'eth0' });
-    expect(iface.ipaddr).toEqual([{ ipaddr: '10.9.0.2', mask: '32' }]);
+    expect(up.fields).toMatchObject({ action: 0, 'link-up': true, 'address-external': true, ifname: 'vpn0', ipaddr: [{ ipaddr: '10.9.0.2', mask: '32' }] });
+    expect(iface.data).toMatchObject({ ifid: 5, zone: 'vpn', parent: 'eth0', table: 101 });
+    // netifd took the device as external: it did not set it down, so the routes are still there
+    expect(ours()).toEqual({ routes: ['10.20.0.0/16 101'], rules: [100] });
 
     const c = await client();
     const [st] = await c.call('xfrmd', 'status', { interface: 'vpn0' });
-    expect(st).toMatchObject({ interface: 'vpn0', phase: 'up', device: 'vpn0', ifid: 5, parent: { device: 'eth0' }, addresses: ['10.9.0.2/32'] });
+    expect(st).toMatchObject({
+      interface: 'vpn0', phase: 'up', device: 'vpn0', present: true, link_up: true, ifid: 5, parent: { device: 'eth0' }, table: 101,
+      addresses: [{ address: '10.9.0.2/32', present: true }],
+      routes: [{ route: '10.20.0.0/16 dev vpn0 table 101 proto 88 src 10.9.0.2', present: true }],
+      rules: [{ rule: 'prio 100 from 192.168.1.0/24 lookup 101 proto 88', present: true }],
+    });
 
     await netifd.ifdown('vpn0');
-    await until(() => iface.state === 'down', 'vpn0 down');
+    await until(() => iface.state === 'down' && kernel.snapshot().links.length === 1, 'vpn0 down and removed');
     expect(kernel.snapshot()).toEqual({ links: ['eth0'], addresses: [], routes: [], rules: [] });
   });
 
@@ -101,11 +133,13 @@ describe('xfrmd daemon with netifd', () => {
     await start();
     await netifd.ifup('vpn0');
     await until(() => iface.errors.length > 0 && iface.state === 'down', 'error reported');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(iface.errors[0]).toMatchObject({ code: 'NO_IFID' });
     expect(iface.autostart).toBe(false);
     expect(iface.setups).toBe(1);
     expect(kernel.snapshot().links).toEqual(['eth0']);
+    const [st] = await (await client()).call('xfrmd', 'status', { interface: 'vpn0' });
+    expect(st).toMatchObject({ phase: 'failed', error: { code: 'NO_IFID' } });
   });
 
   it('tunlink not up yet: no loop; comes up by itself when the parent does, bound to its device', async () => {
@@ -115,19 +149,20 @@ describe('xfrmd daemon with netifd', () => {
     await start();
     await netifd.ifup('vpn0');
     await until(() => iface.state === 'down' && !iface.available, 'vpn0 unavailable');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(iface.setups).toBeLessThanOrEqual(2);
     expect(iface.errors.map((e) => e.code)).toContain('PARENT_DOWN');
+    expect(kernel.snapshot().links).toEqual(['eth0']);
 
     await netifd.setStaticUp('wan', 'eth0');
     await until(() => iface.state === 'up', 'vpn0 up after wan');
     expect((await kernel.getLink('vpn0'))?.xfrm?.link).toBe((await kernel.getLink('eth0'))!.index);
   });
 
-  it('follows the parent when its L3 device changes (PPPoE reconnect): device recreated and re-notified', async () => {
-    const eth1 = kernel.addDevice('pppoe-wan');
+  it('tunlink flap and PPPoE reconnect (new device): netifd tears down and sets up again, the daemon only follows', async () => {
+    const ppp = kernel.addDevice('pppoe-wan');
     netifd.addInterface('wan', 'static', {}, { device: 'eth0' });
-    const iface = vpn({ tunlink: 'wan' });
+    const iface = vpn({ tunlink: 'wan', route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();
     await netifd.setStaticUp('wan', 'eth0');
@@ -135,11 +170,16 @@ describe('xfrmd daemon with netifd', () => {
     await until(() => iface.state === 'up', 'vpn0 up');
     const before = (await kernel.getLink('vpn0'))!;
 
+    await netifd.setStaticDown('wan');
+    await until(() => iface.state === 'down' && !kernel.links.has(before.index), 'vpn0 down with wan');
     await netifd.setStaticUp('wan', 'pppoe-wan');
-    await until(() => kernel.links.get(before.index) === undefined && iface.state === 'up', 'vpn0 recreated');
+    await until(() => iface.state === 'up' && iface.data.parent === 'pppoe-wan', 'vpn0 up on the new device');
     const after = (await kernel.getLink('vpn0'))!;
-    await until(() => iface.data.parent === 'pppoe-wan', 're-notified');
-    expect(after.xfrm?.link).toBe(eth1.index);
+    expect(after.xfrm?.link).toBe(ppp.index);
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+    // no notify was refused: the daemon never raced netifd's teardown/setup
+    expect(iface.notifications.filter((n) => n.status !== 0 && n.action === 0)).toEqual([]);
+    expect(iface.errors.map((e) => e.code)).not.toContain('KERNEL_ERROR');
   });
 
   it('a transient kernel failure: interface unavailable, retried with backoff, then up', async () => {
@@ -166,8 +206,72 @@ describe('xfrmd daemon with netifd', () => {
     expect(b.errors[0]!.data.join(' ')).toContain('vpn0');
   });
 
-  it('restart: adopts what is up (same ifindex) and removes what netifd no longer wants', async () => {
-    const a = vpn();
+  it('our device deleted behind our back: link lost, recreated, routes back; deleted during our own teardown: stays gone', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const first = (await kernel.getLink('vpn0'))!.index;
+
+    kernel.removeDevice('vpn0');
+    await until(async () => (await kernel.getLink('vpn0')) !== undefined && ours().routes.length === 1 && iface.state === 'up', 'recreated');
+    expect((await kernel.getLink('vpn0'))!.index).not.toBe(first);
+    const zeros = iface.notifications.filter((n) => n.action === 0).map((n) => n.fields['link-up']);
+    expect(zeros).toEqual([true, false, true]);
+
+    await netifd.ifdown('vpn0');
+    await until(() => iface.state === 'down', 'vpn0 down');
+    await sleep(100);
+    expect(kernel.snapshot()).toEqual({ links: ['eth0'], addresses: [], routes: [], rules: [] });
+  });
+
+  it('a route deleted (or replaced) behind our back is put back; status shows it missing meanwhile', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16', '10.21.0.0/16'] });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const r = [...kernel.routes.values()].find((x) => x.dst === '10.20.0.0')!;
+    // replaced by someone else (an IKE daemon's `ip route replace`): no longer ours
+    kernel.routes.set(routeKey(r), { ...r, protocol: 3, prefsrc: undefined } as typeof r);
+    const [st] = await (await client()).call('xfrmd', 'status', { interface: 'vpn0' });
+    expect((st as { routes: unknown[] }).routes).toEqual([
+      { route: '10.20.0.0/16 dev vpn0 table main proto 88 src 10.9.0.2', present: false },
+      { route: '10.21.0.0/16 dev vpn0 table main proto 88 src 10.9.0.2', present: true },
+    ]);
+    kernel.routes.delete(routeKey(r));
+    // deleted outright: the kernel event brings a repair
+    const r2 = [...kernel.routes.values()].find((x) => x.dst === '10.21.0.0')!;
+    await kernel.deleteRoute(r2);
+    await until(() => ours().routes.length === 2, 'routes restored');
+    expect(ours().routes).toEqual(['10.20.0.0/16 254', '10.21.0.0/16 254']);
+  });
+
+  it('netifd tears down while the daemon is still setting up: the late update is refused (6), the daemon withdraws, nothing is left, no error', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    // hold the device creation until netifd has started its teardown
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const create = kernel.createXfrmLink.bind(kernel);
+    kernel.createXfrmLink = async (spec) => (await gate, create(spec));
+    void netifd.ifup('vpn0');
+    await until(() => iface.state === 'setup' && iface.setups === 1, 'setting up');
+    const down = netifd.ifdown('vpn0');
+    await until(() => iface.sm === 'teardown' || iface.state === 'down', 'netifd tearing down');
+    release();
+    await down;
+    await until(() => iface.notifications.some((n) => n.action === 0 && n.status === 6), 'refused update');
+    await daemon!.manager.settled();
+    expect(kernel.snapshot()).toEqual({ links: ['eth0'], addresses: [], routes: [], rules: [] });
+    expect(iface.errors).toEqual([]);
+    expect(daemon!.manager.lifecycle('vpn0').state).toBe('idle');
+  });
+
+  it('restart: adopts what is up (same ifindex), keeps what netifd is about to set up, removes what netifd no longer wants', async () => {
+    const a = vpn({ route: ['10.20.0.0/16'] });
     const b = netifd.addInterface('vpn1', 'xfrm', { ifid: '6' });
     await netifd.start();
     await start();
@@ -176,13 +280,74 @@ describe('xfrmd daemon with netifd', () => {
     await until(() => a.state === 'up' && b.state === 'up', 'both up');
     const index = (await kernel.getLink('vpn0'))!.index;
 
-    daemon!.close();
-    daemon = undefined;
-    // While the daemon is away, netifd forgets vpn1 (e.g. the section was deleted).
+    crash();
+    // while the daemon is away, netifd forgets vpn1 (the section was deleted) and a route of vpn0 vanishes
     netifd.ifaces.delete('vpn1');
-    await start();
+    kernel.routes.clear();
+    const d = await start();
+    await d.manager.settled();
     expect((await kernel.getLink('vpn0'))?.index).toBe(index);
     expect(await kernel.getLink('vpn1')).toBeUndefined();
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+    expect(d.manager.lifecycle('vpn0').state).toBe('up');
+  });
+
+  it('kill -9 in the middle of a setup, netifd retrying at once: the retried setup adopts the objects of the killed run (no ROUTE_EXISTS)', async () => {
+    const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'] });
+    await netifd.start();
+    await start();
+    // the first run gets as far as its first rule, then dies: nothing of it runs any more
+    kernel.addRule = ((orig) => async (r) => {
+      await orig(r);
+      crash();
+      return new Promise<void>(() => undefined);
+    })(kernel.addRule.bind(kernel));
+    await netifd.ifup('vpn0');
+    await until(() => daemon === undefined, 'crashed');
+    kernel.addRule = FakeKernel.prototype.addRule.bind(kernel);
+    // the record lost: only the tags say the objects are ours
+    rmSync(join(stateDir, 'interfaces'), { recursive: true, force: true });
+    expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
+
+    await start();
+    // netifd (which saw no notify) tries again at once
+    (iface as { state: string }).state = 'down';
+    iface.sm = 'idle';
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    expect(iface.errors).toEqual([]);
+    expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
+  });
+
+  it('a setup request lost with a dead daemon: resync kicks netifd (setup failed), which sets the interface up again', async () => {
+    const iface = vpn();
+    await netifd.start();
+    // netifd is waiting for a notify that the dead daemon will never send
+    iface.state = 'setup';
+    iface.sm = 'setup';
+    await start({ kickAfterMs: 50 });
+    await until(() => iface.state === 'up', 'vpn0 up after the kick');
+    expect(iface.notifications.map((n) => n.action)).toContain(7);
+  });
+
+  it('parent_device replaced (new ifindex): the device is recreated on it; removed: unavailable until it is back', async () => {
+    const eth1 = kernel.addDevice('eth1');
+    const iface = vpn({ parent_device: 'eth1', route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    expect((await kernel.getLink('vpn0'))?.xfrm?.link).toBe(eth1.index);
+
+    kernel.removeDevice('eth1');
+    await until(() => !iface.available && iface.state === 'down', 'vpn0 unavailable without its parent');
+    expect(iface.errors.map((e) => e.code)).toContain('PARENT_GONE');
+    expect(kernel.snapshot().links).toEqual(['eth0']);
+
+    const eth1b = kernel.addDevice('eth1');
+    await until(() => iface.state === 'up', 'vpn0 up on the new eth1');
+    expect((await kernel.getLink('vpn0'))?.xfrm?.link).toBe(eth1b.index);
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
   });
 
   it('on a kernel without XFRM interfaces: NO_KERNEL_SUPPORT naming the package, no loop, kernel untouched', async () => {

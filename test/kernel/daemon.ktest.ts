@@ -123,7 +123,7 @@ describe('xfrmd daemon on a real kernel (in-process, fake netifd)', () => {
 
     // PPPoE-style reconnect: wan's L3 device is now d2 → vpn0 recreated on d2, its route back
     await n.setStaticUp('wan', 'd2');
-    await until(() => d.manager.status('vpn0')[0]?.ifindex !== l0?.ifindex && v0.data.parent === 'd2' && v0.state === 'up', 'vpn0 recreated on d2');
+    await until(async () => (await d.manager.status("vpn0"))[0]?.ifindex !== l0?.ifindex && v0.data.parent === 'd2' && v0.state === 'up', 'vpn0 recreated on d2');
     const s2 = snapshot(ns);
     const n0 = linkOf(s2, 'vpn0');
     expect(n0?.ifindex).not.toBe(l0?.ifindex);

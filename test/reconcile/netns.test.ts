@@ -11,6 +11,7 @@ import JSON5 from 'json5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, type RawConfig } from '../../src/config/validate.ts';
 import { InterfaceManager } from '../../src/daemon/manager.ts';
+import { resync } from '../../src/daemon/resync.ts';
 import { Netifd } from '../../src/daemon/netifd.ts';
 import { silentLogger } from '../../src/log.ts';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../../src/model.ts';
@@ -314,12 +315,19 @@ describe('crash safety: a lost state file, then the daemon resync', () => {
     store.remove('branch2');
     const kept = store.all();
 
-    const bus = { call: () => Promise.resolve([] as Array<Record<string, unknown>>) };
+    // netifd has every section up (and the wan they follow)
+    const bus = {
+      call: (path: string, method: string): Promise<Array<Record<string, unknown>>> => {
+        if (method === 'dump') return Promise.resolve([{ interface: r.up.map((name) => ({ interface: name, up: true, proto: 'xfrm', available: true, autostart: true })) }]);
+        if (path === 'network.interface.wan' && method === 'status') return Promise.resolve([{ up: true, proto: 'static', l3_device: 'wan0', device: 'wan0' }]);
+        return Promise.resolve([]);
+      },
+    };
     const m = new InterfaceManager({ kernel: k, netifd: new Netifd(bus), store, log: silentLogger, retryMs: 10 });
-    const res = await m.resync(() => true);
-    expect(res.removed).toEqual([]);
-    expect(res.kept.sort()).toEqual(kept.map((x) => x.name).sort());
-    expect(res.strays).toBe(lost.installed.rules.length + lost.installed.routes.length);
+    const res = await resync(m, 'test');
+    expect(res?.released).toEqual([]);
+    expect(res?.adopted.sort()).toEqual(kept.map((x) => x.name).sort());
+    expect(res?.strays).toBe(lost.installed.rules.length + lost.installed.routes.length);
 
     const left = ours(ns);
     const lostKeys = new Set([...lost.installed.rules.map(canonRule), ...lost.installed.routes].map((x) => JSON.stringify(sortKeys(x))));

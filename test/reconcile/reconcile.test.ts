@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../../src/model.ts';
 import { applyPlan, indexActual, removeInstalled, type KernelPlan } from '../../src/reconcile/reconcile.ts';
 import type { Kernel } from '../../src/reconcile/kernel.ts';
+import { routeKey } from '../../src/reconcile/keys.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
 
 function roadWarrior(parent = 0): KernelPlan {
@@ -130,10 +131,38 @@ describe('applyPlan', () => {
     expect(k.snapshot().rules).toHaveLength(2);
   });
 
-  it('persists intent before creating the device', async () => {
+  it('persists its intent (device to be created, every planned route and rule) before the first change', async () => {
     const k = new FakeKernel();
-    const seen: number[] = [];
-    await applyPlan(k, roadWarrior(), { persist: (i) => void seen.push(k.links.size, i.link.index) });
-    expect(seen).toEqual([0, 0]);
+    const seen: Array<[number, number, boolean, number, number] | undefined> = [];
+    const p = roadWarrior();
+    await applyPlan(k, p, { persist: (i) => void seen.push(i && [k.links.size, i.link.index, i.link.created, i.routes.length, i.rules.length]) });
+    expect(seen).toEqual([[0, 0, true, p.routes.length, p.rules.length]]);
+  });
+
+  it('after a failure whose rollback went through, records what it owned before (nothing)', async () => {
+    const k = new FakeKernel();
+    k.failOn('addRule', kerr('ENOBUFS'), 1);
+    const seen: Array<string> = [];
+    await expect(applyPlan(k, roadWarrior(), { persist: (i) => void seen.push(i ? 'intent' : 'nothing') })).rejects.toMatchObject({ code: 'KERNEL_ERROR' });
+    expect(seen).toEqual(['intent', 'nothing']);
+    expect(k.snapshot()).toEqual({ links: [], addresses: [], routes: [], rules: [] });
+  });
+
+  it('takes over its own tagged route and rule left by a crashed run (EEXIST), but not a foreign one', async () => {
+    const k = new FakeKernel();
+    const p = roadWarrior();
+    await applyPlan(k, p);
+    const stale = [...k.routes.values()][0]!;
+    // the record was lost: applying again from nothing finds its own objects in place
+    await k.deleteLink((await k.getLink(p.link.name))!.index);
+    k.routes.set(routeKey(stale), { ...stale, prefsrc: '10.99.0.1' });
+    const again = await applyPlan(k, p);
+    expect(again.rules).toHaveLength(p.rules.length);
+    expect(k.routes.get(routeKey(stale))).toEqual(stale);
+    // someone else's route at the same key stays theirs: ROUTE_EXISTS, nothing of ours left
+    const k2 = new FakeKernel();
+    await k2.addRoute({ ...stale, protocol: 3, dev: undefined, type: 'blackhole' });
+    await expect(applyPlan(k2, p)).rejects.toMatchObject({ code: 'ROUTE_EXISTS' });
+    expect(k2.snapshot()).toEqual({ links: [], addresses: [], routes: [routeKey(stale)], rules: [] });
   });
 });

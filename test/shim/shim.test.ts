@@ -22,7 +22,13 @@ const fs = require('fs');
 const argv = process.argv.slice(2);
 fs.appendFileSync(process.env.LOG, JSON.stringify({ ubus: argv }) + '\\n');
 if (argv.includes('wait_for')) process.exit(Number(process.env.WAIT_STATUS || 0));
-if (argv.includes('call')) { process.stdout.write(process.env.CALL_OUT || ''); process.exit(Number(process.env.CALL_STATUS || 0)); }
+if (argv.includes('call')) {
+  // CALL_STATUS for the first call, CALL_STATUS_2 for a second one
+  const n = fs.readFileSync(process.env.LOG, 'utf8').split('\\n').filter((l) => l.includes('"call"')).length;
+  if (process.env.CALL_STATUS && process.env.CALL_STATUS !== '0') process.stderr.write('Command failed: Not found\\nUsage: ubus [<options>] <command> [arguments...]\\n');
+  process.stdout.write(process.env.CALL_OUT || '');
+  process.exit(Number((n > 1 ? process.env.CALL_STATUS_2 : undefined) ?? process.env.CALL_STATUS ?? 0));
+}
 `,
   );
   chmodSync(join(dir, 'bin', 'ubus'), 0o755);
@@ -30,6 +36,7 @@ if (argv.includes('call')) { process.stdout.write(process.env.CALL_OUT || ''); p
     join(dir, 'netifd-proto.sh'),
     `proto_notify_error() { printf '%s\\n' "{\\"helper\\":\\"proto_notify_error\\",\\"args\\":\\"$*\\"}" >> "$LOG"; }
 proto_block_restart() { printf '%s\\n' "{\\"helper\\":\\"proto_block_restart\\",\\"args\\":\\"$*\\"}" >> "$LOG"; }
+proto_setup_failed() { printf '%s\\n' "{\\"helper\\":\\"proto_setup_failed\\",\\"args\\":\\"$*\\"}" >> "$LOG"; }
 `,
   );
 });
@@ -65,15 +72,13 @@ describe('netifd shim (busybox ash)', () => {
     expect(r.calls).toEqual([]);
   });
 
-  it('setup waits for the daemon, then forwards name and config as one JSON argument', () => {
+  it('setup is one ubus call forwarding name and config as one JSON argument, quietly', () => {
     const config = '{"proto":"xfrm","ifid":"5","tunlink":"wan","ipaddr":["10.0.0.1/24"]}';
-    const r = runShim(['xfrm', 'setup', 'vpn0', config]);
+    const r = runShim(['xfrm', 'setup', 'vpn0', config], { CALL_OUT: '{}\n' });
     expect(r.status).toBe(0);
-    expect(r.calls.map((c) => c.ubus)).toEqual([
-      ['-t', '5', 'wait_for', 'xfrmd'],
-      ['-t', '30', 'call', 'xfrmd', 'setup', `{"interface":"vpn0","config":${config}}`],
-    ]);
-    expect(JSON.parse(r.calls[1]!.ubus![5]!)).toEqual({ interface: 'vpn0', config: JSON.parse(config) });
+    expect(r.calls.map((c) => c.ubus)).toEqual([['-t', '10', 'call', 'xfrmd', 'setup', `{"interface":"vpn0","config":${config}}`]]);
+    expect(JSON.parse(r.calls[0]!.ubus![5]!)).toEqual({ interface: 'vpn0', config: JSON.parse(config) });
+    expect(r.stdout + r.stderr).toBe('');
   });
 
   it('passes shell metacharacters through verbatim and never runs them', () => {
@@ -82,7 +87,7 @@ describe('netifd shim (busybox ash)', () => {
     const r = runShim(['xfrm', 'setup', 'vpn0', config]);
     expect(r.status).toBe(0);
     expect(existsSync(marker)).toBe(false);
-    expect(JSON.parse(r.calls[1]!.ubus![5]!).config).toEqual(JSON.parse(config));
+    expect(JSON.parse(r.calls[0]!.ubus![5]!).config).toEqual(JSON.parse(config));
   });
 
   it('refuses an interface name with unexpected characters without calling anything', () => {
@@ -95,26 +100,30 @@ describe('netifd shim (busybox ash)', () => {
 
   it('replaces a config that is not a JSON object with {}', () => {
     const r = runShim(['xfrm', 'setup', 'vpn0', 'not json']);
-    expect(r.calls[1]!.ubus![5]).toBe('{"interface":"vpn0","config":{}}');
+    expect(r.calls[0]!.ubus![5]).toBe('{"interface":"vpn0","config":{}}');
   });
 
-  it('without the daemon: DAEMON_UNAVAILABLE and a blocked restart, so netifd does not loop', () => {
-    const r = runShim(['xfrm', 'setup', 'vpn0', '{}'], { WAIT_STATUS: '7' });
+  it('daemon still starting: waits for it once, then forwards', () => {
+    const r = runShim(['xfrm', 'setup', 'vpn0', '{}'], { CALL_STATUS: '4', CALL_STATUS_2: '0' });
+    expect(r.status).toBe(0);
+    expect(r.calls.map((c) => c.ubus?.[2])).toEqual(['call', 'wait_for', 'call']);
+  });
+
+  it('without the daemon: DAEMON_UNAVAILABLE, a blocked restart and setup failed, so netifd neither loops nor waits; one short line', () => {
+    const r = runShim(['xfrm', 'setup', 'vpn0', '{}'], { CALL_STATUS: '4', WAIT_STATUS: '7' });
     expect(r.status).toBe(1);
-    expect(r.calls.map((c) => c.helper ?? 'ubus')).toEqual(['ubus', 'proto_notify_error', 'proto_block_restart']);
-    expect(r.calls[1]!.args).toMatch(/^vpn0 DAEMON_UNAVAILABLE /);
-    expect(r.calls[2]!.args).toBe('vpn0');
-  });
-
-  it('setup fails (non-zero) when the daemon rejects it', () => {
-    const r = runShim(['xfrm', 'setup', 'vpn0', '{}'], { CALL_STATUS: '254' });
-    expect(r.status).not.toBe(0);
+    expect(r.calls.map((c) => c.helper ?? c.ubus?.[2])).toEqual(['call', 'wait_for', 'proto_notify_error', 'proto_block_restart', 'proto_setup_failed']);
+    expect(r.calls[2]!.args).toMatch(/^vpn0 DAEMON_UNAVAILABLE /);
+    expect(r.calls[3]!.args).toBe('vpn0');
+    // netifd logs every line: no usage text, one line
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('teardown forwards and succeeds even if the daemon is gone', () => {
     const ok = runShim(['xfrm', 'teardown', 'vpn0', '{}']);
     expect(ok.status).toBe(0);
-    expect(ok.calls.map((c) => c.ubus)).toEqual([['-t', '30', 'call', 'xfrmd', 'teardown', '{"interface":"vpn0"}']]);
+    expect(ok.calls.map((c) => c.ubus)).toEqual([['-t', '10', 'call', 'xfrmd', 'teardown', '{"interface":"vpn0"}']]);
     const gone = runShim(['xfrm', 'teardown', 'vpn0', '{}'], { CALL_STATUS: '4' });
     expect(gone.status).toBe(0);
   });

@@ -1,9 +1,13 @@
 // An in-memory kernel for reconciler unit tests. It follows the kernel's rules
 // that matter to us (EEXIST on duplicate if_id/route/rule, ENOENT on deleting
-// what is not there, addresses and routes vanish with their device) and can be
-// told to fail the Nth call of an operation, to test rollback. The real thing is
-// tested in namespaces (test/netlink, test/reconcile/*.netns.test.ts) and in the guest.
-import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../../src/model.ts';
+// what is not there, a delete naming a protocol only matches that protocol,
+// addresses and routes vanish with their device and routes when it goes down)
+// and can be told to fail the Nth call of an operation, to test rollback. It
+// sends the events the daemon listens to (links; deletions of tagged routes and
+// rules). The real thing is tested in namespaces (test/netlink,
+// test/reconcile/*.netns.test.ts) and in the guest.
+import type { KernelEvents } from '../../src/daemon/daemon.ts';
+import { XFRMD_RTPROT, type AddressSpec, type RouteSpec, type RuleSpec, type XfrmLinkSpec } from '../../src/model.ts';
 import type { EspOffload, Kernel, KernelError, LinkState } from '../../src/reconcile/kernel.ts';
 import { addressKey, routeKey, ruleKey } from '../../src/reconcile/keys.ts';
 
@@ -24,6 +28,52 @@ export class FakeKernel implements Kernel {
   calls: string[] = [];
   private nextIndex = 10;
   private failures = new Map<string, { after: number; error: KernelError }>();
+  private readonly listeners = {
+    link: [] as Array<(e: { action: 'new' | 'del'; index: number; name: string; up: boolean }) => void>,
+    route: [] as Array<(r: RouteSpec) => void>,
+    rule: [] as Array<(r: RuleSpec) => void>,
+    overflow: [] as Array<() => void>,
+  };
+  /** what the daemon subscribes to; events arrive asynchronously, as from a socket */
+  readonly events: KernelEvents = {
+    onLink: (cb) => void this.listeners.link.push(cb),
+    onRouteDeleted: (cb) => void this.listeners.route.push(cb),
+    onRuleDeleted: (cb) => void this.listeners.rule.push(cb),
+    onOverflow: (cb) => void this.listeners.overflow.push(cb),
+  };
+
+  private emitLink(action: 'new' | 'del', l: LinkState): void {
+    const e = { action, index: l.index, name: l.name, up: l.up };
+    for (const cb of this.listeners.link) setImmediate(() => cb(e));
+  }
+
+  private routeGone(r: RouteSpec): void {
+    if (r.protocol === XFRMD_RTPROT) for (const cb of this.listeners.route) setImmediate(() => cb(r));
+  }
+
+  /** the event socket overflowed */
+  overflow(): void {
+    for (const cb of this.listeners.overflow) setImmediate(cb);
+  }
+
+  /** what netifd's system_if_clear_state does to a device it first sees: down, flushed */
+  clearDevice(name: string): void {
+    const l = [...this.links.values()].find((x) => x.name === name);
+    if (!l) return;
+    l.up = false;
+    this.dropWithDevice(l.name, false);
+    this.emitLink('new', l);
+  }
+
+  /** routes through a device go when it goes down; addresses only when it is deleted */
+  private dropWithDevice(name: string, deleted: boolean): void {
+    if (deleted) for (const [k, a] of this.addresses) if (a.dev === name) this.addresses.delete(k);
+    for (const [k, r] of this.routes) {
+      if (r.dev !== name) continue;
+      this.routes.delete(k);
+      // like IPv4, routes flushed with their device are not announced
+    }
+  }
 
   /** Make the (after+1)-th call of `op` fail with `error`. */
   failOn(op: keyof Kernel, error: KernelError = kerr('ENOBUFS'), after = 0): void {
@@ -43,7 +93,17 @@ export class FakeKernel implements Kernel {
   addDevice(name: string, kind: string | undefined = 'veth'): LinkState {
     const l: LinkState = { name, index: this.nextIndex++, kind, up: true, mtu: 1500, multicast: true };
     this.links.set(l.index, l);
+    this.emitLink('new', l);
     return l;
+  }
+
+  /** Someone else deletes a device (by name). */
+  removeDevice(name: string): void {
+    const l = [...this.links.values()].find((x) => x.name === name);
+    if (!l) return;
+    this.links.delete(l.index);
+    this.dropWithDevice(l.name, true);
+    this.emitLink('del', l);
   }
 
   async getLink(name: string) {
@@ -77,6 +137,7 @@ export class FakeKernel implements Kernel {
       xfrm: { ifId: spec.ifId, link: spec.link, collectMetadata: spec.collectMetadata },
     };
     this.links.set(l.index, l);
+    this.emitLink('new', l);
     return { ...l };
   }
   async deleteLink(index: number) {
@@ -84,14 +145,17 @@ export class FakeKernel implements Kernel {
     const l = this.links.get(index);
     if (!l) throw kerr('ENODEV');
     this.links.delete(index);
-    for (const [k, a] of this.addresses) if (a.dev === l.name) this.addresses.delete(k);
-    for (const [k, r] of this.routes) if (r.dev === l.name) this.routes.delete(k);
+    this.dropWithDevice(l.name, true);
+    this.emitLink('del', l);
   }
   async setLink(index: number, change: { up?: boolean; mtu?: number; multicast?: boolean }) {
     this.enter('setLink');
     const l = this.links.get(index);
     if (!l) throw kerr('ENODEV');
+    const wasUp = l.up;
     Object.assign(l, change);
+    if (wasUp && change.up === false) this.dropWithDevice(l.name, false);
+    this.emitLink('new', l);
   }
   async dumpAddresses(index: number) {
     this.enter('dumpAddresses');
@@ -112,15 +176,19 @@ export class FakeKernel implements Kernel {
     this.enter('dumpRoutes');
     return [...this.routes.values()].filter((r) => r.protocol === protocol);
   }
-  async addRoute(r: RouteSpec) {
+  async addRoute(r: RouteSpec, o: { replace?: boolean } = {}) {
     this.enter('addRoute');
     if (r.dev && ![...this.links.values()].some((l) => l.name === r.dev)) throw kerr('ENODEV');
-    if (this.routes.has(routeKey(r))) throw kerr('EEXIST');
+    if (this.routes.has(routeKey(r)) && !o.replace) throw kerr('EEXIST');
     this.routes.set(routeKey(r), r);
   }
+  /** like the kernel: a delete naming a protocol only removes a route of that protocol */
   async deleteRoute(r: RouteSpec) {
     this.enter('deleteRoute');
-    if (!this.routes.delete(routeKey(r))) throw kerr('ESRCH');
+    const have = this.routes.get(routeKey(r));
+    if (!have || (r.protocol && have.protocol !== r.protocol)) throw kerr('ESRCH');
+    this.routes.delete(routeKey(r));
+    this.routeGone(have);
   }
   async dumpRules(protocol: number) {
     this.enter('dumpRules');
@@ -133,7 +201,10 @@ export class FakeKernel implements Kernel {
   }
   async deleteRule(r: RuleSpec) {
     this.enter('deleteRule');
-    if (!this.rules.delete(ruleKey(r))) throw kerr('ENOENT');
+    const have = this.rules.get(ruleKey(r));
+    if (!have || (r.protocol && have.protocol !== r.protocol)) throw kerr('ENOENT');
+    this.rules.delete(ruleKey(r));
+    if (have.protocol === XFRMD_RTPROT) for (const cb of this.listeners.rule) setImmediate(() => cb(have));
   }
   async espOffload(dev: string) {
     this.enter('espOffload');

@@ -1,10 +1,21 @@
-// A stand-in for netifd's ubus side, for integration tests of the daemon. It
-// behaves as spec/netifd-handler.md and the h_*/v_*/i_* captures show:
-// network.interface and network.interface.<name> objects, notify_proto with
-// strict blobmsg types and netifd's status codes, status/dump replies, the
-// `network.interface` ifup/ifdown events, host dependencies, availability,
-// and — the part that bites — a failed setup is retried at once, in a tight
-// loop, while autostart is on (capped here so a test cannot hang).
+// A stand-in for netifd's ubus side, for fast host tests of the daemon. It follows
+// netifd's proto-ext state machine (proto-ext.c: S_IDLE, S_SETUP, S_SETUP_ABORT,
+// S_TEARDOWN) and interface states (IFS_DOWN/SETUP/UP), as read from netifd's
+// source and checked against the real one (test/kernel/netifd-*.ktest.ts runs one
+// scenario against both):
+//  - notify_proto with strict blobmsg types and netifd's status codes; 6
+//    (PERMISSION_DENIED) for an update during teardown or an aborted setup;
+//  - a device netifd did not know, reported without `address-external`, gets its
+//    state cleared (set down, addresses and routes gone: `clearDevice`);
+//  - `no-proto-task` (our dump): the script's end is not the end of the setup, the
+//    notify is; without it a setup script that exits without one means teardown;
+//  - host dependencies: unavailable (and torn down) while the other interface is
+//    not up; a dependency going down tears its dependents down (link lost), and
+//    netifd sets them up again at once, where their new dependency makes them
+//    unavailable until it is back;
+//  - action 7 (setup failed) tears down; link-up false marks the link lost;
+//  - a failed setup is retried at once, in a tight loop, while autostart is on
+//    (capped here so a test cannot hang).
 import { BlobmsgType } from '../../src/ubus/wire.ts';
 import { Status, UbusError } from '../../src/ubus/errors.ts';
 import type { UbusRequest } from '../../src/ubus/object.ts';
@@ -17,7 +28,9 @@ export interface BusForNetifd {
   send(event: string, data: Table): Promise<void>;
 }
 
+/** interface state as tests see it: IFS_DOWN/SETUP/UP, and 'teardown' while the proto tears down */
 export type IfState = 'down' | 'setup' | 'up' | 'teardown';
+type ProtoState = 'idle' | 'setup' | 'setup-abort' | 'teardown';
 
 export interface FakeIface {
   name: string;
@@ -26,6 +39,7 @@ export interface FakeIface {
   autostart: boolean;
   available: boolean;
   state: IfState;
+  sm: ProtoState;
   device: string | undefined;
   l3Device: string | undefined;
   errors: Array<{ subsystem: string; code: string; data: string[] }>;
@@ -45,6 +59,7 @@ const NOTIFY_POLICY: Record<string, BlobmsgType> = {
   'link-up': BlobmsgType.BOOL,
   ifname: BlobmsgType.STRING,
   keep: BlobmsgType.BOOL,
+  'address-external': BlobmsgType.BOOL,
   ipaddr: BlobmsgType.ARRAY,
   ip6addr: BlobmsgType.ARRAY,
   data: BlobmsgType.TABLE,
@@ -59,15 +74,26 @@ const NOTIFY_POLICY: Record<string, BlobmsgType> = {
 const SHELL_PROTOS = new Set(['xfrm']);
 const MAX_RETRIES = 40;
 
+export interface FakeNetifdOptions {
+  /** the handler's dump flag; ours declares it */
+  noProtoTask?: boolean;
+  /** what netifd does to a device it first sees without address-external (set down, flush) */
+  clearDevice?: (ifname: string) => Promise<void> | void;
+}
+
 export class FakeNetifd {
   readonly ifaces = new Map<string, FakeIface>();
+  /** devices netifd knows (first claim clears the state of the others) */
+  readonly devices = new Set<string>();
   /** how the handler is run: the shim's job, i.e. `ubus call xfrmd setup|teardown` */
   private readonly runHandler: (cmd: 'setup' | 'teardown', iface: FakeIface) => Promise<void>;
   private readonly bus: BusForNetifd;
+  private readonly opts: FakeNetifdOptions;
   private started = false;
 
-  constructor(bus: BusForNetifd, runHandler?: (cmd: 'setup' | 'teardown', iface: FakeIface) => Promise<void>) {
+  constructor(bus: BusForNetifd, runHandler?: (cmd: 'setup' | 'teardown', iface: FakeIface) => Promise<void>, opts: FakeNetifdOptions = {}) {
     this.bus = bus;
+    this.opts = { noProtoTask: true, ...opts };
     this.runHandler =
       runHandler ??
       (async (cmd, iface) => {
@@ -84,6 +110,7 @@ export class FakeNetifd {
       autostart: opts.autostart ?? true,
       available: true,
       state: 'down',
+      sm: 'idle',
       device: opts.device,
       l3Device: undefined,
       errors: [],
@@ -96,6 +123,7 @@ export class FakeNetifd {
       notifications: [],
     };
     this.ifaces.set(name, f);
+    if (opts.device) this.devices.add(opts.device);
     if (this.started) void this.publish(f);
     return f;
   }
@@ -153,34 +181,47 @@ export class FakeNetifd {
     return s;
   }
 
-  private notifyProto(f: FakeIface, req: UbusRequest): void {
-    const status = this.applyNotify(f, req.args);
+  private async notifyProto(f: FakeIface, req: UbusRequest): Promise<void> {
+    const status = await this.applyNotify(f, req.args);
     f.notifications.push({ action: typeof req.args.action === 'number' ? req.args.action : undefined, fields: { ...req.args }, status });
     if (status !== Status.OK) throw new UbusError(status);
   }
 
-  private applyNotify(f: FakeIface, a: Table): number {
+  private async applyNotify(f: FakeIface, a: Table): Promise<number> {
     if (!SHELL_PROTOS.has(f.proto)) return Status.NOT_SUPPORTED;
     const action = a.action;
     if (typeof action !== 'number') return Status.INVALID_ARGUMENT;
+    const refusing = f.sm === 'teardown' || f.sm === 'setup-abort';
     switch (action) {
       case 0: {
-        if (f.state === 'teardown') return Status.PERMISSION_DENIED;
+        if (refusing) return Status.PERMISSION_DENIED;
         if (typeof a['link-up'] !== 'boolean') return Status.INVALID_ARGUMENT;
         if (!a['link-up']) {
-          if (f.state === 'up') queueMicrotask(() => void this.linkLost(f));
+          this.linkLost(f);
           return Status.OK;
         }
-        f.l3Device = typeof a.ifname === 'string' ? a.ifname : f.l3Device;
-        if (!f.l3Device) return Status.INVALID_ARGUMENT;
+        const ifname = typeof a.ifname === 'string' ? a.ifname : f.l3Device;
+        if (!ifname) return Status.INVALID_ARGUMENT;
+        // device_get(): a device netifd does not know yet is created and its state cleared,
+        // unless the handler says it is external (address-external)
+        if (!this.devices.has(ifname)) {
+          this.devices.add(ifname);
+          if (a['address-external'] !== true) await this.opts.clearDevice?.(ifname);
+        }
+        f.l3Device = ifname;
         f.ipaddr = addrList(a.ipaddr);
         f.ip6addr = addrList(a.ip6addr);
         if (a.data && typeof a.data === 'object') f.data = { ...f.data, ...(a.data as Table) };
         const wasUp = f.state === 'up';
-        f.state = 'up';
-        f.errors = [];
-        if (!wasUp) void this.bus.send('network.interface', { action: 'ifup', interface: f.name }).catch(() => undefined);
-        void this.dependentsChanged(f);
+        if (f.state === 'setup') {
+          f.state = 'up';
+          f.errors = [];
+        }
+        f.sm = 'idle';
+        if (!wasUp && f.state === 'up') {
+          void this.bus.send('network.interface', { action: 'ifup', interface: f.name }).catch(() => undefined);
+          this.dependencyChanged(f);
+        }
         return Status.OK;
       }
       case 3: {
@@ -198,20 +239,22 @@ export class FakeNetifd {
         return Status.OK;
       }
       case 6: {
+        if (refusing) return Status.PERMISSION_DENIED;
         const other = typeof a.ifname === 'string' ? a.ifname : undefined;
         if (other === undefined && typeof a.host !== 'string') return Status.INVALID_ARGUMENT;
         if (other === undefined) return Status.OK;
         f.dependsOn.add(other);
         const dep = this.ifaces.get(other);
         if (!dep || dep.state !== 'up') {
-          // netifd keeps the dependency and makes us unavailable until it is up.
-          queueMicrotask(() => this.setAvailable(f, false));
+          // netifd keeps the dependency and makes us unavailable (which tears down) until it is up
+          this.setAvailable(f, false);
           return Status.NOT_FOUND;
         }
         return Status.OK;
       }
       case 7:
-        if (f.state === 'teardown') return Status.PERMISSION_DENIED;
+        if (refusing) return Status.PERMISSION_DENIED;
+        if (f.sm === 'idle') this.linkLost(f);
         queueMicrotask(() => void this.teardown(f));
         return Status.OK;
       default:
@@ -220,9 +263,10 @@ export class FakeNetifd {
   }
 
   private setAvailable(f: FakeIface, available: boolean): void {
+    if (f.available === available) return;
     f.available = available;
-    if (!available && (f.state === 'up' || f.state === 'setup')) void this.teardown(f);
-    if (available && f.autostart && f.state === 'down') void this.setup(f);
+    if (!available && f.state !== 'down') void this.teardown(f);
+    if (available && f.autostart && f.state === 'down' && f.sm === 'idle') void this.setup(f);
   }
 
   /** `ifup`: autostart back on, errors cleared, set up. */
@@ -231,7 +275,7 @@ export class FakeNetifd {
     if (!f) return;
     f.autostart = true;
     f.errors = [];
-    if (f.state === 'down' && f.available) await this.setup(f);
+    if (f.state === 'down' && f.sm === 'idle' && f.available) await this.setup(f);
   }
 
   async ifdown(name: string): Promise<void> {
@@ -245,10 +289,12 @@ export class FakeNetifd {
   async setStaticUp(name: string, l3Device: string): Promise<void> {
     const f = this.ifaces.get(name);
     if (!f) throw new Error(`no interface ${name}`);
+    if (f.state === 'up') await this.setStaticDown(name);
     f.state = 'up';
     f.l3Device = l3Device;
+    this.devices.add(l3Device);
     await this.bus.send('network.interface', { action: 'ifup', interface: name });
-    await this.dependentsChanged(f);
+    this.dependencyChanged(f);
   }
 
   async setStaticDown(name: string): Promise<void> {
@@ -257,42 +303,57 @@ export class FakeNetifd {
     f.state = 'down';
     delete f.l3Device;
     await this.bus.send('network.interface', { action: 'ifdown', interface: name });
-    await this.dependentsChanged(f);
+    this.dependencyChanged(f);
   }
 
-  private async dependentsChanged(dep: FakeIface): Promise<void> {
+  /** proto_ext_if_up_cb / proto_ext_if_down_cb for everyone depending on `dep`. */
+  private dependencyChanged(dep: FakeIface): void {
     for (const f of this.ifaces.values()) {
-      if (f.dependsOn.has(dep.name)) this.setAvailable(f, dep.state === 'up');
+      if (!f.dependsOn.has(dep.name)) continue;
+      if (dep.state === 'up') {
+        if ([...f.dependsOn].every((d) => this.ifaces.get(d)?.state === 'up')) this.setAvailable(f, true);
+      } else if (f.sm === 'idle' && f.state !== 'down') {
+        this.linkLost(f);
+        void this.teardown(f);
+      }
     }
   }
 
   private async setup(f: FakeIface): Promise<void> {
-    if (f.state !== 'down') return;
+    if (f.state !== 'down' || f.sm !== 'idle') return;
     f.state = 'setup';
+    f.sm = 'setup';
+    f.dependsOn.clear();
     f.setups++;
     await this.runHandler('setup', f);
-    // The script exited: without an update with link-up the setup failed.
-    if (f.state === 'setup') await this.teardown(f);
+    // The script exited: without no-proto-task and without an update, the setup failed.
+    if (!this.opts.noProtoTask && f.sm === 'setup') await this.teardown(f);
   }
 
   private async teardown(f: FakeIface): Promise<void> {
-    if (f.state === 'down' || f.state === 'teardown') return;
+    if (f.sm === 'teardown' || (f.state === 'down' && f.sm === 'idle')) return;
     const wasUp = f.state === 'up';
+    f.sm = 'teardown';
     f.state = 'teardown';
     f.teardowns++;
     await this.runHandler('teardown', f);
+    f.sm = 'idle';
     f.state = 'down';
     delete f.l3Device;
     f.ipaddr = [];
     f.ip6addr = [];
     if (wasUp) await this.bus.send('network.interface', { action: 'ifdown', interface: f.name }).catch(() => undefined);
-    await this.dependentsChanged(f);
+    this.dependencyChanged(f);
     // netifd restarts a failed interface at once while autostart is on.
     if (f.autostart && f.available && f.setups < MAX_RETRIES) queueMicrotask(() => void this.setup(f));
   }
 
-  private async linkLost(f: FakeIface): Promise<void> {
-    await this.teardown(f);
+  /** IFPEV_LINK_LOST: an interface that is up goes back to setting up. */
+  private linkLost(f: FakeIface): void {
+    if (f.state !== 'up') return;
+    f.state = 'setup';
+    void this.bus.send('network.interface', { action: 'ifdown', interface: f.name }).catch(() => undefined);
+    this.dependencyChanged(f);
   }
 }
 

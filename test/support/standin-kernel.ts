@@ -87,8 +87,8 @@ export class StandinKernel implements Kernel {
   dumpRoutes(protocol: number): Promise<RouteSpec[]> {
     return this.real.dumpRoutes(protocol);
   }
-  addRoute(r: RouteSpec): Promise<void> {
-    return this.real.addRoute(r);
+  addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void> {
+    return this.real.addRoute(r, o);
   }
   deleteRoute(r: RouteSpec): Promise<void> {
     return this.real.deleteRoute(r);
