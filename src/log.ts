@@ -4,8 +4,10 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string = process.env.XFRMD_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name: 'xfrmd', level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+/** `file`: append there (synchronously) instead of stdout. */
+export function createLogger(level: string = process.env.XFRMD_LOG_LEVEL ?? 'info', file?: string): Logger {
+  const opts = { name: 'xfrmd', level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  return file === undefined ? pino(opts) : pino(opts, pino.destination({ dest: file, sync: true, append: true }));
 }
 
 /** A logger that drops everything: for tests and one-shot CLI commands. */

@@ -25,7 +25,12 @@ export async function kernelState(nl: Netlink): Promise<KernelState> {
     lines.push(`link ${l.name} ${l.kind ?? '-'} ${l.up ? 'UP' : 'down'} mtu ${l.mtu}${x ? ` if_id ${x.ifId} parent ${parent}${x.collectMetadata ? ' external' : ''}` : ''}`);
   }
   for (const a of await nl.dumpAddresses()) if (!linkLocal(a.address)) lines.push(`addr ${a.dev} ${a.address}/${a.prefixLen}`);
-  for (const r of await nl.dumpRules({})) lines.push(renderRule(r).replace(' add ', ' '));
+  for (const r of await nl.dumpRules({})) {
+    const text = renderRule(r).replace(' add ', ' ');
+    // netifd's per-interface `iif lo lookup <ip4table>` rule sits at 90000 + the device's ifindex
+    const dev = r.priority > 90000 && r.priority < 100000 ? nameOf.get(r.priority - 90000) : undefined;
+    lines.push(dev ? text.replace(`prio ${r.priority} `, `prio 90000+ifindex(${dev}) `) : text);
+  }
   for (const r of await nl.dumpRoutes({})) {
     if (linkLocal(r.dst) || (r.family === 6 && r.dst.startsWith('ff00'))) continue;
     const { oif: _oif, scope: _scope, ...spec } = r;

@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { silentLogger, createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import { openKernel } from '../../src/reconcile/netlink-kernel.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
@@ -190,7 +190,7 @@ export class NetifdStack {
       return;
     }
     const k = await openKernel({ netns: this.o.ns.name, events: true });
-    const log = process.env.XFRMD_GUEST_VERBOSE_DAEMON ? createLogger('info') : silentLogger;
+    const log = createLogger('info', join(this.logs, 'xfrmd.log'));
     const daemon = await startDaemon({ socketPath: this.sock, stateDir: this.state, kernel: k.kernel, kernelEvents: k.events, log, retryMs: this.o.retryMs ?? 1000 });
     this.daemonInProc = {
       daemon,
