@@ -51,6 +51,9 @@ export interface Daemon {
   close(): void;
 }
 
+/** How long a teardown call may wait for the teardown before it is answered anyway. */
+const TEARDOWN_REPLY_MS = 4000;
+
 function busOf(client: UbusClient): Bus {
   return {
     call: async (path, method, args, opts) => (await client.call(path, method, args ?? {}, opts ?? {})) as Array<Record<string, unknown>>,
@@ -83,8 +86,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const allStatus = async () => ({ capabilities: { ...caps }, interfaces: (await manager.status()).map((r) => ({ ...r })) });
 
   await client.connect();
-  // setup and teardown answer as soon as the request is queued (the shim is one short
-  // process; the dump declares no-proto-task, so netifd waits for our notify instead)
+  // setup answers as soon as the request is queued (the shim is one short process; the dump
+  // declares no-proto-task, so netifd waits for our notify instead)
   await client.addObject('xfrmd', {
     setup: {
       policy: { interface: BlobmsgType.STRING, config: BlobmsgType.TABLE },
@@ -95,7 +98,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
     teardown: {
       policy: { interface: BlobmsgType.STRING },
-      handler: (req) => void manager.teardown(nameArg(req)),
+      // answered once done (or after TEARDOWN_REPLY_MS, within netifd's 5 s for the script):
+      // netifd starts the next setup only after this script ends, so an update we sent before
+      // reaches netifd ahead of that setup instead of being taken for it
+      handler: async (req) => {
+        const done = manager.teardown(nameArg(req));
+        await Promise.race([done, new Promise((r) => setTimeout(r, TEARDOWN_REPLY_MS).unref())]);
+      },
     },
     status: {
       policy: { interface: BlobmsgType.STRING },

@@ -118,7 +118,7 @@ export class Lifecycle {
     const run = async () => {
       const from = this.state;
       try {
-        await this.handle(ev);
+        await this.handle(ev, requestSeq);
       } catch (e) {
         // handlers report their own failures; anything escaping is a bug, never a crash
         this.log.error({ event: ev.type }, `unexpected: ${errorText(e)}`);
@@ -135,12 +135,23 @@ export class Lifecycle {
     return this.queue;
   }
 
-  private async handle(ev: LifecycleEvent): Promise<void> {
+  /**
+   * netifd's requests carry a sequence number. One that a newer request has superseded by the
+   * time its turn comes is skipped: the newest one reconciles whatever is there (a teardown
+   * followed by a setup keeps the device, so netifd's idea of its ifindex stays true).
+   */
+  private superseded(seq: number | undefined): boolean {
+    return seq !== undefined && this.lastRequest > seq;
+  }
+
+  private async handle(ev: LifecycleEvent, seq: number | undefined): Promise<void> {
     switch (ev.type) {
       case 'setup':
+        if (this.superseded(seq)) return this.log.info('setup superseded by a newer request from netifd');
         this.cancelRetry();
-        return this.bringUp(ev.config, { mode: 'setup' });
+        return this.bringUp(ev.config, { mode: 'setup', seq });
       case 'teardown':
+        if (this.superseded(seq)) return this.log.info('teardown superseded by a newer request from netifd');
         return this.teardown();
       case 'adopt':
         if (this.lastRequest > ev.since) return;
@@ -189,7 +200,7 @@ export class Lifecycle {
    * `recreate`: the device must be made again. A host dependency is registered only on a
    * real setup: netifd keeps it until the next one.
    */
-  private async bringUp(config: RawConfig, o: { mode: 'setup' | 'adopt' | 'repair' | 'recreate'; actual?: ActualIndex }): Promise<void> {
+  private async bringUp(config: RawConfig, o: { mode: 'setup' | 'adopt' | 'repair' | 'recreate'; actual?: ActualIndex; seq?: number | undefined }): Promise<void> {
     const { ctx } = this;
     this.state = o.mode === 'repair' || o.mode === 'recreate' ? 'repairing' : 'setting-up';
     this.config = config;
@@ -213,6 +224,12 @@ export class Lifecycle {
       this.record(installed);
       this.parent = parent;
       this.offload = offload;
+      // netifd asked again meanwhile: our update would land in its newer setup (accepted there,
+      // for the wrong run) or its teardown (refused). The newer request decides; nothing to say.
+      if (this.superseded(o.seq)) {
+        this.state = 'up';
+        return this.log.info('setup superseded by a newer request from netifd: not reporting it');
+      }
       // a repair that found everything in place has nothing new to tell netifd
       if (o.mode !== 'repair' || changes.count > 0) {
         try {

@@ -248,26 +248,77 @@ describe('xfrmd daemon with netifd', () => {
     expect(ours().routes).toEqual(['10.20.0.0/16 254', '10.21.0.0/16 254']);
   });
 
-  it('netifd tears down while the daemon is still setting up: the late update is refused (6), the daemon withdraws, nothing is left, no error', async () => {
+  /** Hold device creation until `release()`; `entered` resolves once a setup waits there. */
+  function holdCreation(): { release: () => void; entered: Promise<void> } {
+    let release!: () => void;
+    let enter!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const entered = new Promise<void>((r) => (enter = r));
+    const create = kernel.createXfrmLink.bind(kernel);
+    kernel.createXfrmLink = async (spec) => (enter(), await gate, create(spec));
+    return { release, entered };
+  }
+
+  it('netifd tears down while the daemon is still setting up, before the teardown request reaches it: the late update is refused (6), the daemon withdraws, nothing is left, no error', async () => {
+    // the teardown script takes a while to call the daemon (forks on a slow router)
+    netifd = new FakeNetifd(
+      {
+        addObject: (p, m) => netifdBus.addObject(p, m),
+        call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
+        send: (e, d) => netifdBus.send(e, d as Record<string, never>),
+      },
+      async (cmd, f) => {
+        if (cmd === 'teardown') await sleep(300);
+        await netifdBus.call('xfrmd', cmd, (cmd === 'setup' ? { interface: f.name, config: f.config } : { interface: f.name }) as unknown as Record<string, never>).catch(() => undefined);
+      },
+    );
     const iface = vpn({ route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();
-    // hold the device creation until netifd has started its teardown
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const create = kernel.createXfrmLink.bind(kernel);
-    kernel.createXfrmLink = async (spec) => (await gate, create(spec));
+    const hold = holdCreation();
     void netifd.ifup('vpn0');
-    await until(() => iface.state === 'setup' && iface.setups === 1, 'setting up');
+    await hold.entered;
     const down = netifd.ifdown('vpn0');
-    await until(() => iface.sm === 'teardown' || iface.state === 'down', 'netifd tearing down');
-    release();
-    await down;
+    await until(() => iface.sm === 'teardown', 'netifd tearing down');
+    hold.release();
     await until(() => iface.notifications.some((n) => n.action === 0 && n.status === 6), 'refused update');
+    await down;
     await daemon!.manager.settled();
     expect(kernel.snapshot()).toEqual({ links: ['eth0'], addresses: [], routes: [], rules: [] });
     expect(iface.errors).toEqual([]);
     expect(daemon!.manager.lifecycle('vpn0').state).toBe('idle');
+  });
+
+  it('a setup that netifd superseded while it ran (its teardown request already here) never reports; the newest request does', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    const hold = holdCreation();
+    void netifd.ifup('vpn0');
+    await hold.entered;
+    const down = netifd.ifdown('vpn0');
+    const lc = daemon!.manager.lifecycle('vpn0');
+    await until(() => lc.lastRequest === 2, 'the teardown request queued');
+    hold.release();
+    await down;
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'up again');
+    await daemon!.manager.settled();
+    // only the newest setup reported: no update was sent for the superseded one, none refused
+    expect(iface.notifications.filter((n) => n.action === 0).map((n) => n.status)).toEqual([0]);
+    expect(lc.transitions.slice(0, 3).map((t) => `${t.event}:${t.to}`)).toEqual(['setup:up', 'teardown:idle', 'setup:up']);
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+  });
+
+  it('a setup already superseded when its turn comes is skipped', async () => {
+    const iface = vpn();
+    await netifd.start();
+    await start();
+    const lc = daemon!.manager.lifecycle('vpn0');
+    // setup, teardown and setup queued at once (a burst of ifup/ifdown)
+    await Promise.all([daemon!.manager.setup('vpn0', iface.config), daemon!.manager.teardown('vpn0'), daemon!.manager.setup('vpn0', iface.config)]);
+    expect(lc.transitions.map((t) => `${t.event}:${t.to}`)).toEqual(['setup:idle', 'teardown:idle', 'setup:up']);
+    expect(kernel.calls.filter((c) => c === 'createXfrmLink')).toHaveLength(1);
   });
 
   it('restart: adopts what is up (same ifindex), keeps what netifd is about to set up, removes what netifd no longer wants', async () => {
