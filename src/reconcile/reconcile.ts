@@ -345,10 +345,16 @@ async function rollback(undo: Undo[], log: NonNullable<ApplyOptions['log']>): Pr
 
 /** Is the device `installed` describes still there, under its name (ifindexes get reused)? */
 export async function devicePresent(kernel: Kernel, installed: Installed): Promise<boolean> {
-  const index = installed.link.index;
-  if (!index) return false;
-  const link = await kernel.getLinkByIndex(index).catch(() => undefined);
-  return link?.name === installed.link.name;
+  const l = installed.link;
+  if (!l.index) {
+    // recorded just before a creation whose ifindex we never learned (a crash right after it):
+    // the device with our name is ours if it is exactly what we were creating
+    if (!l.created) return false;
+    const link = await kernel.getLink(l.name).catch(() => undefined);
+    return link !== undefined && linkMatches(link, { name: l.name, ifId: l.ifId, link: l.parent, collectMetadata: l.collectMetadata, mtu: 0, multicast: false });
+  }
+  const link = await kernel.getLinkByIndex(l.index).catch(() => undefined);
+  return link?.name === l.name;
 }
 
 /** Remove exactly what `installed` says we own: rules, routes, addresses, then the device. */
@@ -365,7 +371,8 @@ export async function removeInstalled(kernel: Kernel, installed: Installed, log:
   for (const r of [...installed.routes].reverse()) await attempt(`route ${r.dst}/${r.dstLen}`, () => kernel.deleteRoute(r));
   const sameDevice = await devicePresent(kernel, installed);
   if (sameDevice && installed.link.created) {
-    await attempt(`device ${installed.link.name}`, () => kernel.deleteLink(installed.link.index));
+    const index = installed.link.index || (await kernel.getLink(installed.link.name))?.index || 0;
+    await attempt(`device ${installed.link.name}`, () => kernel.deleteLink(index));
   } else if (sameDevice) {
     for (const a of installed.addresses) await attempt(`address ${a.address}`, () => kernel.deleteAddress(a));
   }

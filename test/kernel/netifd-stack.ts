@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { createLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import { openKernel } from '../../src/reconcile/netlink-kernel.ts';
+import type { Kernel } from '../../src/reconcile/kernel.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import type { Netns } from './lib.ts';
 
@@ -85,6 +86,8 @@ export interface StackOptions {
   /** netifd -l (default 2; 3 adds debug lines) */
   netifdLogLevel?: number;
   retryMs?: number;
+  /** wrap the in-process daemon's kernel (fault injection) */
+  wrapKernel?: (k: Kernel) => Kernel;
 }
 
 /** One router: ubusd, netifd and xfrmd for one namespace. */
@@ -191,7 +194,8 @@ export class NetifdStack {
     }
     const k = await openKernel({ netns: this.o.ns.name, events: true });
     const log = createLogger('info', join(this.logs, 'xfrmd.log'));
-    const daemon = await startDaemon({ socketPath: this.sock, stateDir: this.state, kernel: k.kernel, kernelEvents: k.events, log, retryMs: this.o.retryMs ?? 1000 });
+    const kernel = this.o.wrapKernel ? this.o.wrapKernel(k.kernel) : k.kernel;
+    const daemon = await startDaemon({ socketPath: this.sock, stateDir: this.state, kernel, kernelEvents: k.events, log, retryMs: this.o.retryMs ?? 1000 });
     this.daemonInProc = {
       daemon,
       close: () => {

@@ -1,56 +1,8 @@
-// Helpers for the product's guest tests (daemon.ktest.ts, road-warrior.ktest.ts): the test broker
-// and fake netifd wired up in this process, waiting, and kernel snapshots of a namespace read with
-// as few `ip` processes as possible (each costs 150–400 ms under TCG).
+// Helpers for the product's guest tests that read a namespace the way users do, with `ip -j`
+// (road-warrior.ktest.ts): waiting, and kernel snapshots taken with as few `ip` processes as
+// possible (each costs 150–400 ms under TCG).
 import { XFRMD_RTPROT } from '../../src/model.ts';
-import { UbusClient } from '../../src/ubus/client.ts';
-import { TestBroker } from '../support/broker.ts';
-import { FakeNetifd } from '../support/fake-netifd.ts';
 import { sh, type Netns } from './lib.ts';
-
-export interface Bus {
-  broker: TestBroker;
-  netifd: FakeNetifd;
-  /** a plain client for `ubus call xfrmd …` */
-  client: UbusClient;
-  close(): Promise<void>;
-}
-
-/** A broker with the fake netifd on it (started) and one extra client. */
-export async function startBus(): Promise<Bus> {
-  const broker = await TestBroker.start();
-  const clients: UbusClient[] = [];
-  const connect = async (): Promise<UbusClient> => {
-    const c = new UbusClient({ socketPath: broker.socketPath, reconnect: false, timeoutMs: 20_000 });
-    await c.connect();
-    clients.push(c);
-    return c;
-  };
-  const netifdBus = await connect();
-  const netifd = new FakeNetifd({
-    addObject: (p, m) => netifdBus.addObject(p, m),
-    call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>, { timeoutMs: 60_000 }),
-    send: (e, d) => netifdBus.send(e, d as Record<string, never>),
-  });
-  const client = await connect();
-  return {
-    broker,
-    netifd,
-    client,
-    async close() {
-      for (const c of clients) c.close();
-      await broker.close();
-    },
-  };
-}
-
-/** Polls `cond` (sync or async) until true; throws naming `what` after `ms`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export interface JLink {
   ifname: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../../src/model.ts';
-import { applyPlan, indexActual, removeInstalled, type KernelPlan } from '../../src/reconcile/reconcile.ts';
+import { applyPlan, devicePresent, indexActual, removeInstalled, type Installed, type KernelPlan } from '../../src/reconcile/reconcile.ts';
 import type { Kernel } from '../../src/reconcile/kernel.ts';
 import { routeKey } from '../../src/reconcile/keys.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
@@ -146,6 +146,22 @@ describe('applyPlan', () => {
     await expect(applyPlan(k, roadWarrior(), { persist: (i) => void seen.push(i ? 'intent' : 'nothing') })).rejects.toMatchObject({ code: 'KERNEL_ERROR' });
     expect(seen).toEqual(['intent', 'nothing']);
     expect(k.snapshot()).toEqual({ links: [], addresses: [], routes: [], rules: [] });
+  });
+
+  it('a record written just before a creation (ifindex unknown, a crash right after) still owns the device it describes', async () => {
+    const k = new FakeKernel();
+    const p = roadWarrior();
+    let intent: Installed | undefined;
+    await applyPlan(k, p, { persist: (i) => void (intent ??= i) });
+    expect(intent?.link).toMatchObject({ index: 0, created: true });
+    expect(await devicePresent(k, intent!)).toBe(true);
+    await removeInstalled(k, intent!);
+    expect(k.snapshot()).toEqual({ links: [], addresses: [], routes: [], rules: [] });
+    // a device by that name with other attributes is not ours
+    await k.createXfrmLink({ ...p.link, ifId: 77 });
+    expect(await devicePresent(k, intent!)).toBe(false);
+    await removeInstalled(k, intent!);
+    expect(k.snapshot().links).toEqual(['vpn0']);
   });
 
   it('takes over its own tagged route and rule left by a crashed run (EEXIST), but not a foreign one', async () => {
