@@ -240,7 +240,7 @@ describe('xfrmd daemon on a real kernel (in-process, fake netifd)', () => {
 async function daemonScript(): Promise<string> {
   const dist = join(repo, 'dist/xfrmd.mjs');
   if (existsSync(dist)) return dist;
-  // No bundle (npm run build not run): bundle the `run` command alone, as scripts/bundle.mjs does,
+  // No bundle (npm run build not run): bundle the `run` command alone, as scripts/bundle.ts does,
   // inside the checkout so that the external `netlink` package resolves from node_modules.
   const { build } = await import('esbuild');
   mkdirSync(join(repo, '.cache'), { recursive: true });
