@@ -1,12 +1,17 @@
 # Targets wrap the npm scripts and the real-kernel harness. `make check` is what CI runs.
 SHELL := /bin/bash
-.PHONY: deps build lint typecheck test test-host test-kernel bench demo check clean
+.PHONY: deps build dist lint typecheck test test-host test-kernel bench demo check clean
 
 deps:
 	@scripts/host-deps.sh
 
 build: deps
 	npm run build
+
+# The release tarball the OpenWrt package downloads: dist/xfrmd-<version>.tar.gz (scripts/dist.ts).
+# PIN=1 (at a release) also writes its version and sha256 into openwrt/xfrmd/Makefile.
+dist: build
+	npm run --silent dist -- $(if $(PIN),--pin)
 
 typecheck: deps
 	npm run typecheck
