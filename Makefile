@@ -25,8 +25,9 @@ test-host: deps
 	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/host.json
 	npx vitest run --reporter=default --reporter=json --outputFile.json=$(RESULTS)/host.json
 
-# Tests that need XFRM interfaces and ESP: boots the QEMU guest once per kernel.
-test-kernel: deps
+# Tests that need XFRM interfaces and ESP: boots the QEMU guest once per kernel
+# (dist.ktest.ts unpacks the release tarball, so that is made first).
+test-kernel: dist
 	test/kernel/run-tests.sh
 
 test: test-host test-kernel
@@ -38,7 +39,7 @@ demo: build
 	examples/demo.sh
 
 # Everything CI runs; ends with one "N passed, N failed" line over host and guest tests.
-check: lint build
+check: lint dist
 	@rm -rf $(RESULTS)
 	@status=0; $(MAKE) --no-print-directory test-host || status=1; \
 	$(MAKE) --no-print-directory test-kernel || status=1; \

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the host-side build and tests need, idempotently: Debian packages
-# (only those missing) and node_modules (npm ci when the lockfile changed).
+# (only those missing), node_modules (npm ci when the lockfile changed) and OpenWrt's
+# real ubusd/ubus (.cache/openwrt-stack, built once from shared/openwrt-stack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the host tests use (the shim tests run under busybox ash). busybox-static,
 # not busybox: the two conflict in Debian and the guest harness (test/kernel/) needs the static one.
 pkgs=(iproute2 busybox-static)
+# test/dist: the addon from the release tarball for the routers' architectures (cross
+# compilers and their C libraries), x86-64 musl, and the host build.
+pkgs+=(gcc make gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+  gcc-mipsel-linux-gnu libc6-dev-mipsel-cross musl-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,4 +28,17 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   echo "host-deps: npm ci"
   npm ci --no-audit --no-fund
   cp package-lock.json "$stamp"
+fi
+
+# OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
+# test/kernel/dist.ktest.ts). shared/ lies beside the checkout (in CI too); ~1 min the first time.
+stack=.cache/openwrt-stack
+if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
+  build=${XFRMD_SHARED_DIR:-../shared}/openwrt-stack/build.sh
+  if [[ -f $build ]]; then
+    echo "host-deps: building OpenWrt's ubusd/netifd into $stack"
+    bash "$build" "$PWD/$stack" >/dev/null
+  else
+    echo "host-deps: $build not found (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
+  fi
 fi
