@@ -31,14 +31,21 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 # OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
-# test/kernel/dist.ktest.ts). shared/ lies beside the checkout (in CI too); ~1 min the first time.
+# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack: XFRMD_SHARED_DIR,
+# else the shared/ beside this checkout (as in CI), else the one beside a local checkout this was cloned from.
 stack=.cache/openwrt-stack
 if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
-  build=${XFRMD_SHARED_DIR:-../shared}/openwrt-stack/build.sh
-  if [[ -f $build ]]; then
-    echo "host-deps: building OpenWrt's ubusd/netifd into $stack"
+  candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
+  origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  [[ $origin == /* ]] && candidates+=("$origin/../shared")
+  build=
+  for d in "${candidates[@]}"; do
+    [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
+  done
+  if [[ -n $build ]]; then
+    echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
     bash "$build" "$PWD/$stack" >/dev/null
   else
-    echo "host-deps: $build not found (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
+    echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
   fi
 fi
