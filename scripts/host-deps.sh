@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the host-side build and tests need, idempotently: Debian packages
-# (only those missing) and node_modules (npm ci when the lockfile changed).
+# (only those missing), node_modules (npm ci when the lockfile changed) and OpenWrt's
+# real ubusd/ubus (.cache/openwrt-stack, built once from shared/openwrt-stack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the host tests use (the shim tests run under busybox ash). busybox-static,
 # not busybox: the two conflict in Debian and the guest harness (test/kernel/) needs the static one.
 pkgs=(iproute2 busybox-static)
+# test/dist: the addon from the release tarball for the routers' architectures (cross
+# compilers and their C libraries), x86-64 musl, and the host build.
+pkgs+=(gcc make gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+  gcc-mipsel-linux-gnu libc6-dev-mipsel-cross musl-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,4 +28,24 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   echo "host-deps: npm ci"
   npm ci --no-audit --no-fund
   cp package-lock.json "$stamp"
+fi
+
+# OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
+# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack: XFRMD_SHARED_DIR,
+# else the shared/ beside this checkout (as in CI), else the one beside a local checkout this was cloned from.
+stack=.cache/openwrt-stack
+if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
+  candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
+  origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  [[ $origin == /* ]] && candidates+=("$origin/../shared")
+  build=
+  for d in "${candidates[@]}"; do
+    [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
+  done
+  if [[ -n $build ]]; then
+    echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
+    bash "$build" "$PWD/$stack" >/dev/null
+  else
+    echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
+  fi
 fi

@@ -1,0 +1,38 @@
+// Bundles the daemon and CLI into one file for the router (dist/xfrmd.mjs), and
+// puts our netlink socket addon beside it (src/netlink/native.ts looks there). The
+// `netlink` package is bundled: only its pure-JS rtnetlink encoders (deep imports),
+// never its binding, so the bundle needs no node_modules on the router.
+// scripts/dist.ts bundles through bundleDaemon() too, so the release tarball holds the same file.
+import { build } from 'esbuild';
+import { statSync, chmodSync, copyFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+/** Writes the single-file daemon to `outfile` (mode 0755); deterministic for the same sources. */
+export async function bundleDaemon(outfile: string): Promise<void> {
+  await build({
+    entryPoints: [`${REPO}src/main.ts`],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    legalComments: 'none',
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __xfrmdCreateRequire } from 'node:module';\nconst require = __xfrmdCreateRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const outfile = 'dist/xfrmd.mjs';
+  await bundleDaemon(outfile);
+  const addon = 'native/build/Release/xfrmd_netlink.node';
+  if (!existsSync(addon)) throw new Error(`${addon} missing: run npm ci (it builds the addon)`);
+  copyFileSync(addon, 'dist/xfrmd_netlink.node');
+  console.log(`bundle ${outfile} ${statSync(outfile).size} bytes, addon ${statSync('dist/xfrmd_netlink.node').size} bytes`);
+}
