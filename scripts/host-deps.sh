@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the host tests use (the shim tests run under busybox ash). busybox-static,
 # not busybox: the two conflict in Debian and the guest harness (test/kernel/) needs the static one.
-pkgs=(iproute2 busybox-static)
+# chromium: the LuCI page's browser test (test/luci/) drives it with puppeteer-core, which never
+# downloads a browser of its own.
+pkgs=(iproute2 busybox-static chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
