@@ -267,6 +267,14 @@ function renderOption(s, tab, spec, text) {
 // form loads; they get the daemon's checks and our help.
 function adoptGenericOptions(s) {
 	var text = optionTexts();
+	var multipath = s.getOption('multipath');
+
+	// LuCI's "Multi-Path TCP" choice has no empty entry, so an untouched Save
+	// would write its first one (multipath off); unset stays unset here
+	if (multipath != null && !multipath.xfrmdChecked) {
+		multipath.optional = true;
+		multipath.xfrmdChecked = true;
+	}
 
 	Object.keys(GENERIC).forEach(function(name) {
 		var o = s.getOption(name);
