@@ -58,11 +58,15 @@ async function dismissDialog(): Promise<void> {
   await page.waitForFunction('!xfrmdTest.dialogOpen()');
 }
 
-/** Save in the dialog; true when it closed (saved), false when the form refused. */
-async function saveDialog(): Promise<boolean> {
+/** Save in the dialog: it closes when the form saved; it stays open when the form refused. */
+async function saveDialog(outcome: 'saves' | 'refuses'): Promise<boolean> {
   await page.click('.cbi-modal .button-row > .cbi-button-positive');
+  if (outcome === 'refuses') {
+    await sleep(1_500);
+    return !(await inPage<boolean>('xfrmdTest.dialogOpen()'));
+  }
   try {
-    await page.waitForFunction('!xfrmdTest.dialogOpen()', { timeout: 3_000 });
+    await page.waitForFunction('!xfrmdTest.dialogOpen()', { timeout: 20_000 });
     return true;
   } catch {
     return false;
@@ -196,7 +200,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
 
   it('Save without changes writes nothing (bool words, explicit defaults, a list as one option stay as stored)', async () => {
     const from = si.writes().length;
-    expect(await saveDialog()).toBe(true);
+    expect(await saveDialog('saves')).toBe(true);
     expect(writesSince(from)).toEqual([]);
     expect(errors).toEqual([]);
   }, 60_000);
@@ -226,14 +230,14 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     const from = si.writes().length;
     await setField('full_tunnel', '1');
     expect(await flagged()).toEqual(['full_tunnel']); // needs the ESP mark
-    expect(await saveDialog()).toBe(false);
+    expect(await saveDialog('refuses')).toBe(false);
     expect(writesSince(from)).toEqual([]);
 
     await setField('tunlink', 'wan');
     await setField('ipaddr', ['10.9.0.2/32']);
     await setField('exempt_mark', '0x6');
     expect(await flagged()).toEqual([]);
-    expect(await saveDialog()).toBe(true);
+    expect(await saveDialog('saves')).toBe(true);
     const writes = writesSince(from);
     expect(writes.map((w) => [w.method, w.args])).toEqual([
       ['set', { config: 'network', section: 'rw0', values: { full_tunnel: '1', tunlink: 'wan', ipaddr: ['10.9.0.2/32'], exempt_mark: '0x6' } }],
@@ -249,7 +253,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     const hidden = FIELDS.filter((n) => !LUCI_OWNED.has(n) && fields[n]?.hidden).sort();
     expect(hidden).toEqual(['exempt_mark', 'full_tunnel', 'ifid', 'mark', 'offload', 'parent_device', 'route', 'route6', 'rule_priority', 'rule_style', 'source', 'tunlink'].sort());
     expect(await flagged()).toEqual([]);
-    expect(await saveDialog()).toBe(true);
+    expect(await saveDialog('saves')).toBe(true);
     expect(writesSince(from).map((w) => [w.method, w.args])).toEqual([
       ['delete', { config: 'network', section: 'ext0', options: ['ifid'] }],
       ['set', { config: 'network', section: 'ext0', values: { external: '1' } }],
@@ -258,6 +262,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
   }, 60_000);
 
   it('Save & Apply commits both through uci apply with rollback and confirm', async () => {
+    await inPage('window.xfrmdBeforeApply = true');
     await page.click('.cbi-page-actions .cbi-button-apply');
     const deadline = Date.now() + 30_000;
     while (si.uci.rollbackPending || !si.calls.some((c) => c.method === 'admin/uci/confirm')) {
@@ -277,7 +282,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     expect(ext0).toEqual({ proto: 'xfrm', external: '1' });
     expect(validateConfig(ext0!, 'ext0').ok).toBe(true);
     // the page reloads after the apply, with the new configuration
-    await page.waitForSelector('.cbi-section-table-row[data-sid="vpn0"] .xfrmd-row-status', { timeout: 30_000 });
+    await page.waitForFunction('!window.xfrmdBeforeApply && document.querySelector(\'.cbi-section-table-row[data-sid="ext0"] .xfrmd-row-status\') != null', { timeout: 30_000 });
     expect(errors).toEqual([]);
     expect(si.unknownCalls()).toEqual([]);
   }, 60_000);
