@@ -207,14 +207,28 @@ function writeOnlyChanges(o, spec) {
 	};
 }
 
+// unset, or the name of an interface LuCI's network picker lists
+function pickable(tunlink) {
+	var target = isEmpty(tunlink) ? null : uci.get('network', String(tunlink));
+
+	return isEmpty(tunlink) || (L.isObject(target) && target['.type'] == 'interface');
+}
+
 function renderOption(s, tab, spec, text) {
 	var o;
 
 	switch (spec.name) {
 	case 'tunlink':
-		o = s.taboption(tab, widgets.NetworkSelect, spec.name, text[0], text[1]);
-		o.exclude = s.section;
-		o.nocreate = true;
+		// LuCI's network picker drops a stored name it does not list (and Save
+		// would then remove it): such a value stays in a text box, checked
+		if (pickable(uci.get('network', s.section, spec.name))) {
+			o = s.taboption(tab, widgets.NetworkSelect, spec.name, text[0], text[1]);
+			o.exclude = s.section;
+			o.nocreate = true;
+		}
+		else {
+			o = s.taboption(tab, form.Value, spec.name, text[0], text[1]);
+		}
 		break;
 
 	case 'parent_device':
