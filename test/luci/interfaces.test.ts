@@ -261,7 +261,31 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
-  it('Save & Apply commits both through uci apply with rollback and confirm', async () => {
+  it('flags stored mistakes as soon as the dialog opens, and keeps a parent interface it cannot list', async () => {
+    const row = await inPage<string>(`xfrmdTest.text('.cbi-section-table-row[data-sid="old0"] [data-name="_ifacestat"]')`);
+    expect(row).toContain('Error: The MTU is invalid');
+    await openDialog('old0');
+    await page.waitForFunction(`xfrmdTest.flagged(${j(FIELDS)}).length > 0`, { timeout: 10_000 });
+    expect(await flagged()).toEqual(['mtu', 'rule_priority']);
+    expect(await inPage<Record<string, string>>(`xfrmdTest.messages(${j(FIELDS)})`)).toEqual({
+      mtu: "'67' is outside 68..65535",
+      rule_priority: "'1' is outside 2..32763 (rules use base-1 … base+2, below the main rule at 32766)",
+    });
+    expect(await inPage<string>(`xfrmdTest.formValue('tunlink')`)).toBe('wan6');
+    const from = si.writes().length;
+    expect(await saveDialog('refuses')).toBe(false);
+    expect(writesSince(from)).toEqual([]);
+    await setField('mtu', '1400');
+    await setField('rule_priority', '200');
+    expect(await flagged()).toEqual([]);
+    expect(await saveDialog('saves')).toBe(true);
+    expect(writesSince(from).map((w) => [w.method, w.args])).toEqual([
+      ['set', { config: 'network', section: 'old0', values: { mtu: '1400', rule_priority: '200' } }],
+    ]);
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('Save & Apply commits everything through uci apply with rollback and confirm', async () => {
     await inPage('window.xfrmdBeforeApply = true');
     await page.click('.cbi-page-actions .cbi-button-apply');
     const deadline = Date.now() + 30_000;
