@@ -110,6 +110,13 @@ function writesSince(from: number): RpcCall[] {
   return si.writes().slice(from);
 }
 
+/** A row's status text, once it contains `needle` (LuCI redraws it on its 5 s poll). */
+async function rowText(sid: string, needle: string): Promise<string> {
+  const cell = `.cbi-section-table-row[data-sid="${sid}"] [data-name="_ifacestat"]`;
+  await page.waitForFunction(`(xfrmdTest.text(${j(cell)}) || '').includes(${j(needle)})`, { timeout: 20_000 });
+  return inPage<string>(`xfrmdTest.text(${j(cell)})`);
+}
+
 /** A screenshot once LuCI's fade-in of a tab or dialog is over. */
 async function shot(name: string): Promise<void> {
   await sleep(800);
@@ -136,15 +143,14 @@ afterAll(async () => {
 
 describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
   it('lists the interfaces with xfrmd\'s status in each row, without a JS error', async () => {
-    await page.waitForFunction(`(xfrmdTest.text('.cbi-section-table-row[data-sid="rw0"] .xfrmd-row-status') || '').includes('PARENT_DOWN')`);
-    const vpn0 = await inPage<string>(`xfrmdTest.text('.cbi-section-table-row[data-sid="vpn0"] [data-name="_ifacestat"]')`);
+    const vpn0 = await rowText('vpn0', 'xfrmd: ');
     expect(vpn0).toContain('Protocol: XFRM interface (route-based IPsec)');
     expect(vpn0).toMatch(/xfrmd: Up · if_id 5 · via wan · routes 1 of 2 installed · rules 3 · 2 SAs/);
     expect(vpn0).toContain('route 10.30.0.0/16 was removed behind xfrmd');
-    const rw0 = await inPage<string>(`xfrmdTest.text('.cbi-section-table-row[data-sid="rw0"] [data-name="_ifacestat"]')`);
+    const rw0 = await rowText('rw0', 'PARENT_DOWN');
     expect(rw0).toContain('Error: The parent is not up'); // netifd's error code, named by the page
     expect(rw0).toContain('PARENT_DOWN: rw0: parent interface wan is not up');
-    const ext0 = await inPage<string>(`xfrmdTest.text('.cbi-section-table-row[data-sid="ext0"] [data-name="_ifacestat"]')`);
+    const ext0 = await rowText('ext0', 'xfrmd: ');
     expect(ext0).toContain('xfrmd: not set up yet');
     await shot('interfaces.png');
     expect(errors).toEqual([]);
@@ -262,8 +268,10 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
   }, 60_000);
 
   it('flags stored mistakes as soon as the dialog opens, and keeps a parent interface it cannot list', async () => {
-    const row = await inPage<string>(`xfrmdTest.text('.cbi-section-table-row[data-sid="old0"] [data-name="_ifacestat"]')`);
+    // the rows are drawn anew after each Save; xfrmd's line comes with LuCI's next status poll
+    const row = await rowText('old0', 'INVALID_MTU');
     expect(row).toContain('Error: The MTU is invalid');
+    expect(row).toContain("xfrmd: Error\nINVALID_MTU: old0: option mtu: '67' is outside 68..65535 (and 1 more problem)");
     await openDialog('old0');
     await page.waitForFunction(`xfrmdTest.flagged(${j(FIELDS)}).length > 0`, { timeout: 10_000 });
     expect(await flagged()).toEqual(['mtu', 'rule_priority']);
