@@ -84,6 +84,16 @@ window.xfrmdTest = {
     return s.getOption(name).formvalue(s.section);
   },
 
+  /** whether a click at the element's centre reaches it (nothing on top of it) */
+  clickable(selector) {
+    const el = document.querySelector(selector);
+    if (!el) return false;
+    el.scrollIntoView({ block: 'center' });
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    return hit != null && (hit === el || el.contains(hit));
+  },
+
   dialogOpen() {
     return document.body.classList.contains('modal-overlay-active');
   },
