@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the host tests use (the shim tests run under busybox ash). busybox-static,
 # not busybox: the two conflict in Debian and the guest harness (test/kernel/) needs the static one.
-pkgs=(iproute2 busybox-static)
+# chromium: the LuCI page's browser test (test/luci/) drives it with puppeteer-core, which never
+# downloads a browser of its own.
+pkgs=(iproute2 busybox-static chromium)
 # test/dist: the addon from the release tarball for the routers' architectures (cross
 # compilers and their C libraries), x86-64 musl, and the host build.
 pkgs+=(gcc make gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross

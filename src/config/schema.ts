@@ -38,8 +38,17 @@ export interface OptionDef {
   stock: boolean;
   /** valid values, for users (README, LuCI placeholder) */
   format: string;
-  /** one sentence for users */
+  /** one sentence for users (README) */
   description: string;
+  /** the option's name for people (LuCI field title): a few words, no markup */
+  title: string;
+  /**
+   * LuCI help text under the field: plain sentences for someone filling in the form, no Markdown
+   * and no repetition of the value format (the placeholder shows an example, the validator the rules)
+   */
+  help: string;
+  /** an example value, shown as the LuCI placeholder (the default where there is one) */
+  example?: string;
   /** machine-readable bounds where there are simple ones */
   range?: { min: number; max: number };
   values?: readonly string[];
@@ -57,6 +66,9 @@ export const AUTO_TABLE_SPAN = 0x80000000;
 export const OPTIONS: readonly OptionDef[] = [
   {
     name: 'ifid',
+    title: 'XFRM interface ID',
+    help: 'The if_id the IKE daemon puts on this tunnel\'s SAs and policies (strongSwan: if_id_in and if_id_out).',
+    example: '5',
     type: 'string',
     list: false,
     code: 'INVALID_IFID',
@@ -68,6 +80,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'tunlink',
+    title: 'Parent interface',
+    help: 'Logical interface whose device carries the encrypted packets, such as wan. The tunnel waits for it and follows its device, across PPPoE reconnects too.',
     type: 'string',
     list: false,
     code: 'INVALID_TUNLINK',
@@ -78,6 +92,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'parent_device',
+    title: 'Parent device',
+    help: 'Network device that carries the encrypted packets, for when no logical interface stands for it. Set either this or the parent interface.',
+    example: 'eth1',
     type: 'string',
     list: false,
     code: 'INVALID_DEVICE',
@@ -88,6 +105,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'mtu',
+    title: 'MTU',
+    help: 'Largest packet the tunnel device accepts before encryption. IPv6 needs at least 1280.',
+    example: '1280',
     type: 'string',
     list: false,
     default: '1280',
@@ -100,6 +120,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'zone',
+    title: 'Firewall zone',
+    help: 'Firewall zone the interface is added to while it is up.',
+    example: 'vpn',
     type: 'string',
     list: false,
     code: 'INVALID_ZONE',
@@ -110,6 +133,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'multicast',
+    title: 'Multicast',
+    help: 'Lets the tunnel device carry multicast, for routing protocols such as OSPF.',
     type: 'string',
     list: false,
     default: '1',
@@ -121,6 +146,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'offload',
+    title: 'Hardware offload',
+    help: 'IPsec offload wanted on the parent\'s network card. xfrmd checks that the card supports it; the IKE daemon enables it on the SAs. Needs a parent.',
     type: 'string',
     list: false,
     default: 'off',
@@ -133,6 +160,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'external',
+    title: 'Collect-metadata mode',
+    help: 'One tunnel device for the whole system that takes the if_id from each route (collect-metadata mode, Linux 6.1 or later). It has no interface ID, parent or routing options of its own.',
     type: 'string',
     list: false,
     default: '0',
@@ -144,6 +173,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'ipaddr',
+    title: 'IPv4 addresses',
+    help: 'Addresses of the tunnel device itself. Without a prefix length an address is a single host.',
+    example: '10.9.0.2/32',
     type: 'array',
     list: true,
     code: 'INVALID_ADDRESS',
@@ -154,6 +186,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'ip6addr',
+    title: 'IPv6 addresses',
+    help: 'Addresses of the tunnel device itself. Without a prefix length an address is a single host.',
+    example: 'fd00:9::2/64',
     type: 'array',
     list: true,
     code: 'INVALID_ADDRESS',
@@ -164,6 +199,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'route',
+    title: 'IPv4 routes',
+    help: 'Remote subnets reached through the tunnel, each optionally followed by ,metric=N or ,mtu=N.',
+    example: '10.1.0.0/16',
     type: 'array',
     list: true,
     code: 'INVALID_ROUTE',
@@ -175,6 +213,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'route6',
+    title: 'IPv6 routes',
+    help: 'Remote subnets reached through the tunnel, each optionally followed by ,metric=N or ,mtu=N.',
+    example: 'fd01::/64',
     type: 'array',
     list: true,
     code: 'INVALID_ROUTE',
@@ -185,6 +226,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'ip4table',
+    title: 'IPv4 routing table',
+    help: 'Table for this interface\'s IPv4 routes. Left empty, routes go into main until rules are needed, then into table 10000 plus the interface ID.',
     type: 'string',
     list: false,
     code: 'INVALID_TABLE',
@@ -195,6 +238,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'ip6table',
+    title: 'IPv6 routing table',
+    help: 'Table for this interface\'s IPv6 routes, chosen like the IPv4 one.',
     type: 'string',
     list: false,
     code: 'INVALID_TABLE',
@@ -205,6 +250,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'full_tunnel',
+    title: 'Route all traffic through the tunnel',
+    help: 'Adds a default route to the tunnel\'s table and rules that send all other traffic there. Needs the ESP packet mark, and a table other than main.',
     type: 'string',
     list: false,
     default: '0',
@@ -217,6 +264,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'rule_priority',
+    title: 'Rule priority',
+    help: 'Base priority of this interface\'s policy rules; they use the base minus one up to the base plus two.',
+    example: '100',
     type: 'string',
     list: false,
     default: '100',
@@ -229,6 +279,8 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'rule_style',
+    title: 'ESP exemption',
+    help: 'How encrypted packets carrying the ESP packet mark are kept out of the tunnel\'s table.',
     type: 'string',
     list: false,
     default: 'exempt',
@@ -241,6 +293,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'exempt_mark',
+    title: 'ESP packet mark',
+    help: 'Firewall mark that the SAs put on the encrypted packets (their output mark, set_mark_out in swanctl.conf), so that these keep using the main table.',
+    example: '0x6',
     type: 'string',
     list: false,
     code: 'INVALID_MARK',
@@ -251,6 +306,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'mark',
+    title: 'Routed marks',
+    help: 'Traffic carrying one of these firewall marks uses this interface\'s table, for example a CONNMARK per uplink.',
+    example: '0x100/0xff00',
     type: 'array',
     list: true,
     code: 'INVALID_MARK',
@@ -261,6 +319,9 @@ export const OPTIONS: readonly OptionDef[] = [
   },
   {
     name: 'source',
+    title: 'Source rules',
+    help: 'Traffic from these source subnets uses this interface\'s table; add >destination to match only traffic to that subnet.',
+    example: '192.168.5.0/24>10.0.0.0/8',
     type: 'array',
     list: true,
     code: 'INVALID_SOURCE',

@@ -161,8 +161,11 @@ function boolValue(v: unknown): Parsed<boolean> {
   return bad('is not a boolean (1/0, true/false, yes/no, on/off)');
 }
 
+const utf8 = new TextEncoder();
+
 export function validNetdevName(name: string): Parsed<string> {
-  const bytes = Buffer.byteLength(name, 'utf8');
+  // TextEncoder, not Buffer: this module also runs in the browser (LuCI form checks)
+  const bytes = utf8.encode(name).length;
   if (bytes === 0) return bad('is empty');
   if (bytes >= IFNAMSIZ) return bad(`is too long (${bytes} bytes; Linux allows at most ${IFNAMSIZ - 1})`);
   if (name === '.' || name === '..') return bad('is not allowed by Linux');
