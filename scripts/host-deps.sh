@@ -14,6 +14,9 @@ pkgs=(iproute2 busybox-static chromium)
 # compilers and their C libraries), x86-64 musl, and the host build.
 pkgs+=(gcc make gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   gcc-mipsel-linux-gnu libc6-dev-mipsel-cross musl-tools)
+# test/kernel/ike-*.ktest.ts: strongSwan's charon and swanctl (the guest shares this root). libreswan
+# conflicts with them: test/kernel/setup-ike.sh unpacks it into .cache/libreswan instead.
+pkgs+=(strongswan-charon strongswan-swanctl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -33,21 +36,14 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 # OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
-# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack: XFRMD_SHARED_DIR,
-# else the shared/ beside this checkout (as in CI), else the one beside a local checkout this was cloned from.
+# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack (scripts/shared-dir.sh).
 stack=.cache/openwrt-stack
 if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
-  candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
-  origin=$(git config --get remote.origin.url 2>/dev/null || true)
-  [[ $origin == /* ]] && candidates+=("$origin/../shared")
-  build=
-  for d in "${candidates[@]}"; do
-    [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
-  done
-  if [[ -n $build ]]; then
+  source scripts/shared-dir.sh
+  if build=$(shared_file openwrt-stack/build.sh); then
     echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
     bash "$build" "$PWD/$stack" >/dev/null
   else
-    echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
+    echo "host-deps: no shared/openwrt-stack/build.sh beside this checkout (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
   fi
 fi
