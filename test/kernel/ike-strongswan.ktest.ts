@@ -2,53 +2,47 @@
 // (netifd-stack.ts) with the README's configurations (examples/ike/), the other end a plain
 // policy-based strongSwan responder reached only through the router's default route (ike.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netlink } from '../../src/netlink/index.ts';
-import { Charon, esp, example, linkStats, Net, newPsk, pingFrom, routingLoops, sum, timing, WAN } from './ike.ts';
+import { Charon, esp, example, linkStats, newPsk, pingFrom, routingLoops, Scenario, sum, timing } from './ike.ts';
 import { kernelState, ours } from './kernel-state.ts';
-import { NetifdStack, stackAvailable, until } from './netifd-stack.ts';
+import { nsIp, stackAvailable, until } from './netifd-stack.ts';
 
-const PEER = '203.0.113.2';
+const ROUTER = '192.0.2.1';
+const out = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.src === ROUTER);
+const inb = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.dst === ROUTER);
 
 describe.skipIf(!stackAvailable())('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () => {
-  const done = timing('site to site (strongSwan)');
-  let net: Net;
-  let stack: NetifdStack;
-  let nl: Netlink;
-  let peerNl: Netlink;
-  let charon: Charon;
-  let peer: Charon;
+  let done = (): number => 0;
   const psk = newPsk();
+  let sc: Scenario;
+  let charon: Charon;
   let loops0 = 0;
 
   beforeAll(async () => {
+    done = timing('site to site (strongSwan)');
     loops0 = routingLoops();
-    net = new Net({
-      peers: [{ addr: PEER, lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
-      lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
+    sc = await Scenario.start({
+      name: 's2s',
+      net: {
+        peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
+        lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
+      },
+      network: example('site-to-site', 'network'),
+      up: ['s2s'],
+      peers: [example('site-to-site', 'peer-swanctl.conf', { PSK: psk })],
     });
-    nl = Netlink.open({ netns: net.router.name });
-    peerNl = Netlink.open({ netns: net.peers[0]!.name });
-    stack = await NetifdStack.start({ ns: net.router, network: WAN + example('site-to-site', 'network'), logName: 'ike-s2s' });
-    await stack.waitUp(['wan', 's2s']);
-    peer = await Charon.start({ ns: net.peers[0]!, name: 's2s-peer', swanctl: example('site-to-site', 'peer-swanctl.conf', { PSK: psk }) });
-    charon = await Charon.start({ ns: net.router, name: 's2s-router', swanctl: example('site-to-site', 'swanctl.conf', { PSK: psk }), strongswan: example('site-to-site', 'strongswan.conf') });
+    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 's2s-router', swanctl: example('site-to-site', 'swanctl.conf', { PSK: psk }), strongswan: example('site-to-site', 'strongswan.conf') }));
   });
 
   afterAll(async () => {
-    await charon?.close();
-    await peer?.close();
-    await stack?.close();
-    nl?.close();
-    peerNl?.close();
-    net?.destroy();
+    await sc?.close();
     done();
   });
 
-  it('IKE comes up; the SAs and all policies (in/out/fwd, v4 and v6) carry the section\'s if_id; charon installed no route or rule', async () => {
+  it("IKE comes up; the SAs and all policies (in/out/fwd, v4 and v6) carry the section's if_id; charon installed no route or rule", async () => {
     await charon.established('s2s');
-    const sas = await esp(nl, 1);
-    expect(sas.map((s) => `${s.src}>${s.dst}`).sort()).toEqual([`192.0.2.1>${PEER}`, `${PEER}>192.0.2.1`]);
-    const pol = (await nl.dumpPolicies({ ifId: 1 })).map((p) => `${p.dir} ${p.sel.src.addr}/${p.sel.src.len}>${p.sel.dst.addr}/${p.sel.dst.len}`).sort();
+    const sas = await esp(sc.nl, 1);
+    expect(sas.map((s) => `${s.src}>${s.dst}`).sort()).toEqual([`${ROUTER}>203.0.113.2`, `203.0.113.2>${ROUTER}`]);
+    const pol = (await sc.nl.dumpPolicies({ ifId: 1 })).map((p) => `${p.dir} ${p.sel.src.addr}/${p.sel.src.len}>${p.sel.dst.addr}/${p.sel.dst.len}`).sort();
     expect(pol).toEqual([
       'fwd 10.20.0.0/24>192.168.1.0/24',
       'fwd fd00:20::/64>fd00:1::/64',
@@ -58,60 +52,219 @@ describe.skipIf(!stackAvailable())('site to site: strongSwan over xfrmd, IPv4 an
       'out fd00:1::/64>fd00:20::/64',
     ]);
     // install_routes = no, routing_table = 0: no table 220, no rule of charon's
-    const s = await kernelState(nl);
+    const s = await kernelState(sc.nl);
     expect(s.lines.filter((l) => / (table|lookup) 220\b/.test(l))).toEqual([]);
   });
 
   it('ping from the LAN host through the tunnel in both families; ESP leaves via the parent; counters rise; no routing loop', async () => {
-    const wan0 = linkStats(net.router, 'wan0');
-    const before = await esp(nl, 1);
-    const v4 = pingFrom(net.lan!, '10.20.0.1', { count: 3 });
-    const v6 = pingFrom(net.lan!, 'fd00:20::1', { count: 3 });
+    const wan0 = linkStats(sc.net.router, 'wan0');
+    const before = await esp(sc.nl, 1);
+    const v4 = pingFrom(sc.net.lan!, '10.20.0.1', { count: 3 });
+    const v6 = pingFrom(sc.net.lan!, 'fd00:20::1', { count: 3 });
     expect(v4.ok, v4.stdout + v4.stderr).toBe(true);
     expect(v6.ok, v6.stdout + v6.stderr).toBe(true);
-    const after = await esp(nl, 1);
-    const out = (l: typeof after) => sum(l, (s) => s.src === '192.0.2.1');
-    const inb = (l: typeof after) => sum(l, (s) => s.dst === '192.0.2.1');
+    const after = await esp(sc.nl, 1);
     expect(out(after).packets - out(before).packets).toBe(6);
     expect(inb(after).packets - inb(before).packets).toBe(6);
     // the encrypted packets went out of wan0 and reached the peer's SA
-    expect(linkStats(net.router, 'wan0').tx - wan0.tx).toBeGreaterThanOrEqual(6);
-    expect(sum(await esp(peerNl), (s) => s.src === '192.0.2.1').packets).toBeGreaterThanOrEqual(6);
-    const dev = linkStats(net.router, 's2s');
+    expect(linkStats(sc.net.router, 'wan0').tx - wan0.tx).toBeGreaterThanOrEqual(6);
+    expect(sum(await esp(sc.peerNl[0]!), (s) => s.src === ROUTER).packets).toBeGreaterThanOrEqual(6);
+    const dev = linkStats(sc.net.router, 's2s');
     expect(dev.tx).toBeGreaterThanOrEqual(6);
     expect(dev.collisions).toBe(0);
     expect(routingLoops()).toBe(loops0);
   });
 
-  it('restarting charon leaves xfrmd\'s device (same ifindex), routes and rules alone; the tunnel comes back by itself', async () => {
-    const was = await kernelState(nl);
+  it("restarting charon leaves xfrmd's device (same ifindex), routes and rules alone; the tunnel comes back by itself", async () => {
+    const was = await kernelState(sc.nl);
     await charon.stop();
-    await until(async () => (await esp(nl, 1)).length === 0, 'charon removed its SAs', 30_000, 200);
-    const between = await kernelState(nl);
+    await until(async () => (await esp(sc.nl, 1)).length === 0, 'charon removed its SAs', 30_000, 200);
+    const between = await kernelState(sc.nl);
     expect(ours(between)).toEqual(ours(was));
     expect(between.ifindex.get('s2s')).toBe(was.ifindex.get('s2s'));
     await charon.start();
     await charon.established('s2s', 2);
-    const now = await kernelState(nl);
+    const now = await kernelState(sc.nl);
     expect(ours(now)).toEqual(ours(was));
     expect(now.ifindex.get('s2s')).toBe(was.ifindex.get('s2s'));
-    expect((await stack.dump()).get('s2s')?.up).toBe(true);
-    expect(pingFrom(net.lan!, '10.20.0.1', { count: 1 }).ok).toBe(true);
+    expect((await sc.stack.dump()).get('s2s')?.up).toBe(true);
+    expect(pingFrom(sc.net.lan!, '10.20.0.1', { count: 1 }).ok).toBe(true);
   });
 
-  it('ifdown removes everything of xfrmd\'s while charon keeps running; ifup brings it back and the same SAs carry traffic again', async () => {
-    await stack.ifdown('s2s');
-    await stack.waitDown(['s2s']);
-    await until(async () => ours(await kernelState(nl)).length === 0, 'nothing of xfrmd left', 60_000, 200);
+  it("ifdown removes everything of xfrmd's while charon keeps running; ifup brings it back and the same SAs carry traffic again", async () => {
+    await sc.stack.ifdown('s2s');
+    await sc.stack.waitDown(['s2s']);
+    await until(async () => ours(await kernelState(sc.nl)).length === 0, 'nothing of xfrmd left', 60_000, 200);
     expect(charon.running).toBe(true);
-    expect((await esp(nl, 1)).length).toBe(2);
-    expect(pingFrom(net.lan!, '10.20.0.1', { count: 1 }).ok).toBe(false);
-    await stack.ifup('s2s');
-    await stack.waitUp(['s2s']);
-    await until(async () => ours(await kernelState(nl)).some((l) => l.startsWith('route 10.20.0.0/24 dev s2s')), 'route back', 60_000, 200);
-    const v4 = pingFrom(net.lan!, '10.20.0.1', { count: 2 });
+    expect((await esp(sc.nl, 1)).length).toBe(2);
+    expect(pingFrom(sc.net.lan!, '10.20.0.1', { count: 1 }).ok).toBe(false);
+    await sc.stack.ifup('s2s');
+    await sc.stack.waitUp(['s2s']);
+    await until(async () => ours(await kernelState(sc.nl)).some((l) => l.startsWith('route 10.20.0.0/24 dev s2s')), 'route back', 60_000, 200);
+    const v4 = pingFrom(sc.net.lan!, '10.20.0.1', { count: 2 });
     expect(v4.ok, v4.stdout).toBe(true);
-    expect(pingFrom(net.lan!, 'fd00:20::1', { count: 2 }).ok).toBe(true);
+    expect(pingFrom(sc.net.lan!, 'fd00:20::1', { count: 2 }).ok).toBe(true);
     expect(routingLoops()).toBe(loops0);
+  });
+});
+
+describe.skipIf(!stackAvailable())('road warrior, full tunnel: the VPN server only behind the default route, exempt mark on the SA and on IKE', () => {
+  let done = (): number => 0;
+  const psk = newPsk();
+  let sc: Scenario;
+  let charon: Charon;
+  let loops0 = 0;
+
+  beforeAll(async () => {
+    done = timing('road warrior, full tunnel (strongSwan)');
+    loops0 = routingLoops();
+    sc = await Scenario.start({
+      name: 'rw',
+      // the server's side of the internet: 198.51.100.1 and 2001:db8:100::1 behind it
+      net: { peers: [{ addr: '203.0.113.2', lan: ['198.51.100.1/24', '2001:db8:100::1/64'] }] },
+      network: example('road-warrior', 'network'),
+      up: ['rw'],
+      peers: [example('road-warrior', 'peer-swanctl.conf', { PSK: psk })],
+    });
+  });
+
+  afterAll(async () => {
+    await sc?.close();
+    done();
+  });
+
+  it('the full tunnel takes the route to the VPN server itself; only the exempt mark escapes it', () => {
+    expect(nsIp(sc.net.router, 'route', 'get', '203.0.113.2')).toContain('dev rw');
+    expect(nsIp(sc.net.router, 'route', 'get', '203.0.113.2', 'mark', '0x6')).toContain('dev wan0');
+  });
+
+  it('IKE comes up through it (socket fwmark); the outbound SA carries the exempt mark as output mark and the if_id', async () => {
+    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'rw-router', swanctl: example('road-warrior', 'swanctl.conf', { PSK: psk }), strongswan: example('road-warrior', 'strongswan.conf') }));
+    await charon.established('rw');
+    const sas = await esp(sc.nl, 5);
+    const o = sas.find((s) => s.src === ROUTER);
+    expect(o?.setMark).toEqual({ value: 6, mask: 0xffffffff });
+    expect(sas.length).toBe(2);
+    const pol = (await sc.nl.dumpPolicies({ ifId: 5 })).map((p) => `${p.dir} ${p.sel.src.addr}/${p.sel.src.len}>${p.sel.dst.addr}/${p.sel.dst.len}`).sort();
+    expect(pol).toEqual(['fwd 0.0.0.0/0>10.50.0.2/32', 'fwd ::/0>fd50::2/128', 'in 0.0.0.0/0>10.50.0.2/32', 'in ::/0>fd50::2/128', 'out 10.50.0.2/32>0.0.0.0/0', 'out fd50::2/128>::/0']);
+  });
+
+  it('the router reaches the internet behind the server in both families; ESP leaves via wan0; counters rise; no routing loop', async () => {
+    const before = await esp(sc.nl, 5);
+    const wan0 = linkStats(sc.net.router, 'wan0');
+    const v4 = pingFrom(sc.net.router, '198.51.100.1', { count: 3 });
+    const v6 = pingFrom(sc.net.router, '2001:db8:100::1', { count: 3 });
+    expect(v4.ok, v4.stdout + v4.stderr).toBe(true);
+    expect(v6.ok, v6.stdout + v6.stderr).toBe(true);
+    const after = await esp(sc.nl, 5);
+    expect(out(after).packets - out(before).packets).toBe(6);
+    expect(inb(after).packets - inb(before).packets).toBe(6);
+    expect(linkStats(sc.net.router, 'wan0').tx - wan0.tx).toBeGreaterThanOrEqual(6);
+    expect(linkStats(sc.net.router, 'rw').collisions).toBe(0);
+    expect(routingLoops()).toBe(loops0);
+  });
+
+  it('without set_mark_out the encrypted packets loop back into the tunnel ("Local routing loop"): what the exempt mark is for', async () => {
+    const reload = async (text: string) => {
+      const n = charon.count('rw');
+      charon.setSwanctl(text);
+      charon.swanctl('--terminate', '--ike', 'rw');
+      charon.swanctl('--load-all', '--noprompt'); // changed: start_action = start initiates again
+      await charon.established('rw', n + 1);
+    };
+    await reload(example('road-warrior', 'swanctl.conf', { PSK: psk }).replace(/^\s*set_mark_out = .*$/m, ''));
+    const o = (await esp(sc.nl, 5)).find((s) => s.src === ROUTER);
+    expect(o?.setMark).toBeUndefined();
+    const dev0 = linkStats(sc.net.router, 'rw');
+    const loops = routingLoops();
+    const before = await esp(sc.nl, 5);
+    const v4 = pingFrom(sc.net.router, '198.51.100.1', { count: 2 });
+    const dev1 = linkStats(sc.net.router, 'rw');
+    const after = await esp(sc.nl, 5);
+    console.log(
+      `road warrior without set_mark_out: ping ${v4.received}/${v4.sent}, out SA +${out(after).packets - out(before).packets} packets, rw collisions +${dev1.collisions - dev0.collisions}, tx_carrier_errors +${dev1.txCarrierErrors - dev0.txCarrierErrors}, "Local routing loop" +${routingLoops() - loops}`,
+    );
+    // the ESP is routed by the full tunnel back into rw: the kernel's loop detection drops it
+    expect(v4.received).toBe(0);
+    expect(dev1.collisions - dev0.collisions).toBe(v4.sent);
+    expect(routingLoops()).toBeGreaterThan(loops);
+    expect(out(after).packets).toBe(out(before).packets);
+    loops0 = routingLoops();
+    // back to the README's configuration
+    await reload(example('road-warrior', 'swanctl.conf', { PSK: psk }));
+    expect(pingFrom(sc.net.router, '198.51.100.1', { count: 1 }).ok).toBe(true);
+  });
+
+  it('restarting charon leaves the device, its ifindex, the routes and rules alone; ifdown then removes all of it while charon runs', async () => {
+    const was = await kernelState(sc.nl);
+    const n = charon.count('rw');
+    await charon.stop();
+    await charon.start();
+    await charon.established('rw', n + 1);
+    const now = await kernelState(sc.nl);
+    expect(ours(now)).toEqual(ours(was));
+    expect(now.ifindex.get('rw')).toBe(was.ifindex.get('rw'));
+    expect(pingFrom(sc.net.router, '198.51.100.1', { count: 1 }).ok).toBe(true);
+    await sc.stack.ifdown('rw');
+    await sc.stack.waitDown(['rw']);
+    await until(async () => ours(await kernelState(sc.nl)).length === 0, 'nothing of xfrmd left', 60_000, 200);
+    expect(charon.running).toBe(true);
+    expect(routingLoops()).toBe(loops0);
+  });
+});
+
+describe.skipIf(!stackAvailable())('routed VPN: the same remote subnet through two tunnels to two gateways, chosen by source', () => {
+  let done = (): number => 0;
+  const psk = [newPsk(), newPsk()];
+  let sc: Scenario;
+  let charon: Charon;
+
+  beforeAll(async () => {
+    done = timing('routed VPN, two gateways (strongSwan)');
+    const lan = ['10.20.0.1/24', 'fd00:20::1/64'];
+    sc = await Scenario.start({
+      name: 'routed',
+      net: {
+        peers: [
+          { addr: '203.0.113.2', lan },
+          { addr: '203.0.113.3', lan },
+        ],
+        lan: { router: ['192.168.1.1/24', '192.168.2.1/24', 'fd00:1::1/64', 'fd00:2::1/64'], host: ['192.168.1.2/24', '192.168.2.2/24', 'fd00:1::2/64', 'fd00:2::2/64'] },
+      },
+      network: example('routed-vpn', 'network'),
+      up: ['dc1', 'dc2'],
+      peers: [example('routed-vpn', 'peer1-swanctl.conf', { PSK: psk[0]! }), example('routed-vpn', 'peer2-swanctl.conf', { PSK2: psk[1]! })],
+    });
+    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'routed-router', swanctl: example('routed-vpn', 'swanctl.conf', { PSK: psk[0]!, PSK2: psk[1]! }), strongswan: example('routed-vpn', 'strongswan.conf') }));
+  });
+
+  afterAll(async () => {
+    await sc?.close();
+    done();
+  });
+
+  it('both tunnels up, each SA pair on its own if_id', async () => {
+    await charon.established('dc1');
+    await charon.established('dc2');
+    expect((await esp(sc.nl, 11)).map((s) => s.dst).sort()).toEqual([ROUTER, '203.0.113.2']);
+    expect((await esp(sc.nl, 12)).map((s) => s.dst).sort()).toEqual([ROUTER, '203.0.113.3']);
+  });
+
+  it('the source picks the tunnel, in both families: 192.168.1.x/fd00:1:: through dc1 only, 192.168.2.x/fd00:2:: through dc2 only', async () => {
+    for (const [src, ifId, other] of [
+      ['192.168.1.2', 11, 12],
+      ['192.168.2.2', 12, 11],
+      ['fd00:1::2', 11, 12],
+      ['fd00:2::2', 12, 11],
+    ] as const) {
+      const dst = src.includes(':') ? 'fd00:20::1' : '10.20.0.1';
+      const [a0, b0] = [await esp(sc.nl, ifId), await esp(sc.nl, other)];
+      const r = pingFrom(sc.net.lan!, dst, { src, count: 2 });
+      expect(r.ok, `${src}: ${r.stdout}${r.stderr}`).toBe(true);
+      const [a1, b1] = [await esp(sc.nl, ifId), await esp(sc.nl, other)];
+      expect(out(a1).packets - out(a0).packets, src).toBe(2);
+      expect(inb(a1).packets - inb(a0).packets, src).toBe(2);
+      expect(out(b1).packets - out(b0).packets, src).toBe(0);
+    }
   });
 });

@@ -13,9 +13,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Netlink, SAInfo } from '../../src/netlink/index.ts';
+import { Netlink, type SAInfo } from '../../src/netlink/index.ts';
 import { run, sh, Netns, type RunResult } from './lib.ts';
-import { repo, until } from './netifd-stack.ts';
+import { NetifdStack, repo, until } from './netifd-stack.ts';
 
 export const EXAMPLES = join(repo, 'examples/ike');
 export const LIBRESWAN = join(repo, '.cache/libreswan');
@@ -258,6 +258,11 @@ export class Charon {
     return existsSync(this.log) ? readFileSync(this.log, 'utf8') : '';
   }
 
+  /** How often `CHILD_SA <child>{n} established` is in the log so far. */
+  count(child: string): number {
+    return (this.logText().match(new RegExp(`CHILD_SA ${child}\\{\\d+\\} established`, 'g')) ?? []).length;
+  }
+
   /** Waits for `CHILD_SA <child>{n} established` in the log (the n-th time when `times` > 1). */
   async established(child: string, times = 1, ms = 45_000): Promise<void> {
     const re = new RegExp(`CHILD_SA ${child}\\{\\d+\\} established`, 'g');
@@ -443,4 +448,58 @@ export function linkStats(ns: Netns, dev: string): { tx: number; rx: number; col
 /** How often the kernel has said "Local routing loop detected" so far (dmesg is global). */
 export function routingLoops(): number {
   return (sh('dmesg', []).match(/Local routing loop detected/g) ?? []).length;
+}
+
+export interface ScenarioOptions {
+  name: string;
+  net: NetSpec;
+  /** the router's xfrm sections (netifd's WAN section is added) */
+  network: string;
+  /** interfaces to wait for before the IKE daemons start */
+  up: string[];
+  /** each peer's swanctl.conf, in the order of net.peers */
+  peers: string[];
+}
+
+/** One scenario's namespaces, the router's netifd + xfrmd, and a charon on each peer. */
+export class Scenario {
+  nl!: Netlink;
+  peerNl: Netlink[] = [];
+  stack!: NetifdStack;
+  peerCharons: Charon[] = [];
+  readonly net: Net;
+  readonly daemons: Array<{ close(): Promise<void> }> = [];
+
+  private constructor(readonly o: ScenarioOptions) {
+    this.net = new Net(o.net);
+  }
+
+  static async start(o: ScenarioOptions): Promise<Scenario> {
+    const s = new Scenario(o);
+    try {
+      s.nl = Netlink.open({ netns: s.net.router.name });
+      s.peerNl = s.net.peers.map((p) => Netlink.open({ netns: p.name }));
+      s.stack = await NetifdStack.start({ ns: s.net.router, network: WAN + o.network, logName: `ike-${o.name}` });
+      await s.stack.waitUp(['wan', ...o.up]);
+      for (const [i, conf] of o.peers.entries()) s.peerCharons.push(await Charon.start({ ns: s.net.peers[i]!, name: `${o.name}-peer${i}`, swanctl: conf }));
+    } catch (e) {
+      await s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Something to close with the scenario (the router's IKE daemon). */
+  own<T extends { close(): Promise<void> }>(d: T): T {
+    this.daemons.push(d);
+    return d;
+  }
+
+  async close(): Promise<void> {
+    for (const d of [...this.daemons, ...this.peerCharons].reverse()) await d.close().catch(() => undefined);
+    await this.stack?.close().catch(() => undefined);
+    this.nl?.close();
+    for (const n of this.peerNl) n.close();
+    this.net.destroy();
+  }
 }
