@@ -32,22 +32,22 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
-# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack: XFRMD_SHARED_DIR,
-# else the shared/ beside this checkout (as in CI), else the one beside a local checkout this was cloned from.
+# OpenWrt's real ubusd, netifd and ubus CLI for the tests that run the product under them (the
+# guest's netifd tests, test/dist), built from shared/openwrt-stack (~1 min, then cached by its own
+# stamp): XFRMD_SHARED_DIR, else the shared/ beside this checkout (as in CI), else the one beside a
+# local checkout this was cloned from.
 stack=.cache/openwrt-stack
-if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
-  candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
-  origin=$(git config --get remote.origin.url 2>/dev/null || true)
-  [[ $origin == /* ]] && candidates+=("$origin/../shared")
-  build=
-  for d in "${candidates[@]}"; do
-    [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
-  done
-  if [[ -n $build ]]; then
-    echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
-    bash "$build" "$PWD/$stack" >/dev/null
-  else
-    echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
-  fi
+candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
+origin=$(git config --get remote.origin.url 2>/dev/null || true)
+[[ $origin == /* ]] && candidates+=("$origin/../shared")
+build=
+for d in "${candidates[@]}"; do
+  [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
+done
+if [[ -n $build ]]; then
+  [[ -x $stack/sbin/netifd ]] || echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
+  bash "$build" "$PWD/$stack" >/dev/null
+elif [[ ! -x $stack/sbin/netifd || ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
+  echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): the tests under OpenWrt's ubusd and netifd need it" >&2
+  exit 1
 fi

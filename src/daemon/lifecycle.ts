@@ -82,6 +82,8 @@ export interface LifecycleContext {
   ownObjects(): Promise<ActualIndex>;
   /** SA summaries may be out of date (refreshed after a short delay, once for all) */
   sasChanged(): void;
+  /** a repair (with a fresh dump) after `ms` */
+  repairLater(name: string, ms: number): void;
 }
 
 /** netifd's data before we have counted any SA */
@@ -89,6 +91,10 @@ const NO_SAS: Readonly<Record<string, number>> = { sa_in: 0, sa_out: 0, sa_offlo
 
 /** Errors a retry can fix; everything else blocks restarts until the config changes. */
 const TRANSIENT_CODES = new Set(['PARENT_DOWN', 'PARENT_NOT_FOUND', 'PARENT_GONE', 'KERNEL_ERROR', 'NETIFD_ERROR', 'TEARDOWN_INCOMPLETE']);
+
+function isTransient(e: unknown): boolean {
+  return !(e instanceof XfrmdError) || !e.permanent || TRANSIENT_CODES.has(e.code);
+}
 
 export class Lifecycle {
   state: State = 'idle';
@@ -270,6 +276,15 @@ export class Lifecycle {
       ctx.sasChanged();
       this.log.info({ ifindex: installed.link.index, if_id: installed.link.ifId, mode: o.mode, changes: changes.count }, 'up');
     } catch (e) {
+      // A transient fault while putting back what a running interface had (the bus or netifd
+      // restarting, a kernel hiccup) must not take it down: applyPlan left it as it was, and
+      // another repair follows. Setups, and anything permanent, fail as usual.
+      if ((o.mode === 'repair' || o.mode === 'adopt') && isTransient(e) && this.installed) {
+        this.state = 'up';
+        this.log.warn({ code: (e as XfrmdError).code }, `${o.mode} did not finish (${errorText(e)}): trying again`);
+        this.ctx.repairLater(this.name, this.ctx.retryDelay(++this.retryAttempt));
+        return;
+      }
       await this.fail(e);
     }
   }
@@ -359,7 +374,7 @@ export class Lifecycle {
    */
   private async fail(e: unknown): Promise<void> {
     const err = e instanceof XfrmdError ? e : new XfrmdError('KERNEL_ERROR', errorText(e), { permanent: false });
-    const transient = !err.permanent || TRANSIENT_CODES.has(err.code);
+    const transient = isTransient(err);
     await this.removeAll();
     this.parent = undefined;
     this.error = { code: err.code, message: err.message };
@@ -398,6 +413,14 @@ export class Lifecycle {
 
   private async resolveParent(p: Prepared, registerDependency: boolean): Promise<ParentRef | undefined> {
     const { netifd, kernel } = this.ctx;
+    // Not a new setup: the parent we are bound to, while it exists, needs no question to netifd
+    // (which may be restarting and not answer for every interface yet). A tunlink whose device
+    // changes takes us down through netifd anyway.
+    const bound = this.parent?.index ?? (this.installed ?? this.ctx.store.load(this.name)?.installed)?.link.parent;
+    if (!registerDependency && bound && (p.tunlink || p.parentDevice)) {
+      const link = await kernel.getLinkByIndex(bound).catch(() => undefined);
+      if (link && (p.tunlink || link.name === p.parentDevice)) return { ...(p.tunlink ? { iface: p.tunlink } : {}), device: link.name, index: link.index };
+    }
     if (p.tunlink) {
       // Like the stock proto: a host dependency keeps us unavailable until the tunlink is up,
       // and netifd sets us up again then.

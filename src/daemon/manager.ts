@@ -72,6 +72,10 @@ export class InterfaceManager {
       ownership: (name, installed) => this.setOwnership(name, installed),
       ownObjects: () => this.ownObjects(),
       sasChanged: () => this.xfrmChanged(),
+      repairLater: (name, ms) => {
+        const t = setTimeout(() => this.scheduleRepair([name]), ms);
+        t.unref();
+      },
     };
   }
 

@@ -394,6 +394,25 @@ describe('xfrmd daemon with netifd', () => {
     expect(d.manager.lifecycle('vpn0').state).toBe('up');
   });
 
+  it('restart while netifd is only partly back on the bus (its tunlink object not yet): the interface is adopted, not taken down', async () => {
+    netifd.addInterface('wan', 'static', {}, { device: 'eth0' });
+    const iface = vpn({ tunlink: 'wan', route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    await netifd.setStaticUp('wan', 'eth0');
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const index = (await kernel.getLink('vpn0'))!.index;
+    crash();
+    netifd.unregistered.add('wan');
+    const d = await start();
+    await d.manager.settled();
+    expect((await kernel.getLink('vpn0'))?.index).toBe(index);
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+    expect(d.manager.lifecycle('vpn0').state).toBe('up');
+    expect(iface.errors).toEqual([]);
+  });
+
   it('kill -9 in the middle of a setup, netifd retrying at once: the retried setup adopts the objects of the killed run (no ROUTE_EXISTS)', async () => {
     const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'] });
     await netifd.start();

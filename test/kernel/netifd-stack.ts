@@ -20,8 +20,11 @@ export const repo = resolve(import.meta.dirname, '../..');
 export const STACK = process.env.XFRMD_OPENWRT_STACK ?? join(repo, '.cache/openwrt-stack');
 const SHIM = join(repo, 'files/lib/netifd/proto/xfrm.sh');
 
-export function stackAvailable(): boolean {
-  return existsSync(join(STACK, 'sbin/netifd')) && existsSync(join(STACK, 'sbin/ubusd'));
+/** The stack is part of the set-up (scripts/host-deps.sh builds it): missing is a failure, not a skip. */
+function requireStack(): void {
+  for (const f of ['sbin/netifd', 'sbin/ubusd', 'bin/ubus', 'share/libubox/jshn.sh']) {
+    if (!existsSync(join(STACK, f))) throw new Error(`${join(STACK, f)} is missing: scripts/host-deps.sh builds OpenWrt's stack from shared/openwrt-stack`);
+  }
 }
 
 /** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only. */
@@ -105,6 +108,7 @@ export class NetifdStack {
   private daemonInProc?: { daemon: Daemon; close(): void };
 
   private constructor(readonly o: StackOptions) {
+    requireStack();
     this.dir = mkdtempSync('/tmp/xfrmd-stack-');
     this.sock = join(this.dir, 'ubus.sock');
     this.main = join(this.dir, 'lib/netifd');

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
 import { Netns } from './lib.ts';
-import { NetifdStack, nsIp, stackAvailable, until } from './netifd-stack.ts';
+import { NetifdStack, nsIp, until } from './netifd-stack.ts';
 import { diff, kernelState, ours, type KernelState } from './kernel-state.ts';
 
 const WAN = `
@@ -71,7 +71,7 @@ config interface 'rw'
 
 const XFRM = ['s2s', 'routed', 'marked', 'lr', 'rw'];
 
-describe.skipIf(!stackAvailable())('xfrmd under the real netifd', () => {
+describe('xfrmd under the real netifd', () => {
   let ns: Netns;
   let stack: NetifdStack;
   let nl: Netlink;
