@@ -457,7 +457,7 @@ function renderRowStatus(st) {
 		parts.push(_('routes %s').format(countOf(st.routes)));
 	if (Array.isArray(st.rules) && st.rules.length)
 		parts.push(_('rules %s').format(countOf(st.rules)));
-	if (Array.isArray(st.sas))
+	if (Array.isArray(st.sas) && (st.sas.length || st.phase == 'up'))
 		parts.push(_('%d SAs').format(st.sas.length));
 
 	var node = E('span', {}, [ E('strong', 'xfrmd: '), parts.join(' · ') ]);
