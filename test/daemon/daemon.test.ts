@@ -74,16 +74,21 @@ beforeEach(async () => {
   caps = { kernel: '6.12.0', xfrmInterface: true, collectMetadata: true, packetOffloadApi: true };
   stateDir = mkdtempSync(join(tmpdir(), 'xfrmd-state-'));
   netifdBus = await client();
-  netifd = new FakeNetifd(
+  netifd = fakeNetifd();
+});
+
+/** The fake netifd on the test broker; `runHandler` replaces the shim's calls (default: at once). */
+function fakeNetifd(runHandler?: ConstructorParameters<typeof FakeNetifd>[1]): FakeNetifd {
+  return new FakeNetifd(
     {
       addObject: (p, m) => netifdBus.addObject(p, m),
       call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
       send: (e, d) => netifdBus.send(e, d as Record<string, never>),
     },
-    undefined,
+    runHandler,
     { clearDevice: (name) => kernel.clearDevice(name) },
   );
-});
+}
 
 afterEach(async () => {
   daemon?.close();
@@ -312,17 +317,10 @@ describe('xfrmd daemon with netifd', () => {
 
   it('netifd tears down while the daemon is still setting up, before the teardown request reaches it: the late update is refused (6), the daemon withdraws, nothing is left, no error', async () => {
     // the teardown script takes a while to call the daemon (forks on a slow router)
-    netifd = new FakeNetifd(
-      {
-        addObject: (p, m) => netifdBus.addObject(p, m),
-        call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
-        send: (e, d) => netifdBus.send(e, d as Record<string, never>),
-      },
-      async (cmd, f) => {
-        if (cmd === 'teardown') await sleep(300);
-        await netifdBus.call('xfrmd', cmd, (cmd === 'setup' ? { interface: f.name, config: f.config } : { interface: f.name }) as unknown as Record<string, never>).catch(() => undefined);
-      },
-    );
+    netifd = fakeNetifd(async (cmd, f) => {
+      if (cmd === 'teardown') await sleep(300);
+      await netifdBus.call('xfrmd', cmd, (cmd === 'setup' ? { interface: f.name, config: f.config } : { interface: f.name }) as unknown as Record<string, never>).catch(() => undefined);
+    });
     const iface = vpn({ route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();

@@ -35,6 +35,16 @@ function installJshn(): void {
   copyFileSync(join(STACK, 'share/libubox/jshn.sh'), dst);
 }
 
+/** A static WAN on `wan0` with a default route: the parent the recipes follow (`tunlink 'wan'`). */
+export const WAN = `
+config interface 'wan'
+\toption device 'wan0'
+\toption proto 'static'
+\toption ipaddr '192.0.2.1'
+\toption netmask '255.255.255.0'
+\toption gateway '192.0.2.254'
+`;
+
 export interface IfStatus {
   interface: string;
   up: boolean;
