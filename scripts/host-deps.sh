@@ -35,15 +35,15 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
-# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack (scripts/shared-dir.sh).
+# OpenWrt's real ubusd, netifd and ubus CLI for the tests that run the product under them (the
+# guest's netifd tests, test/dist), built from shared/openwrt-stack (~1 min, then cached by its own
+# stamp), found by scripts/shared-dir.sh.
 stack=.cache/openwrt-stack
-if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
-  source scripts/shared-dir.sh
-  if build=$(shared_file openwrt-stack/build.sh); then
-    echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
-    bash "$build" "$PWD/$stack" >/dev/null
-  else
-    echo "host-deps: no shared/openwrt-stack/build.sh beside this checkout (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
-  fi
+source scripts/shared-dir.sh
+if build=$(shared_file openwrt-stack/build.sh); then
+  [[ -x $stack/sbin/netifd ]] || echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
+  bash "$build" "$PWD/$stack" >/dev/null
+elif [[ ! -x $stack/sbin/netifd || ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
+  echo "host-deps: no shared/openwrt-stack/build.sh beside this checkout (set XFRMD_SHARED_DIR): the tests under OpenWrt's ubusd and netifd need it" >&2
+  exit 1
 fi

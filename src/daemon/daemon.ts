@@ -22,6 +22,10 @@ export interface KernelEvents {
   onLink(cb: (e: { action: 'new' | 'del'; index: number; name: string; up: boolean }) => void): void;
   /** a route carrying our tag was deleted */
   onRouteDeleted(cb: (r: RouteSpec) => void): void;
+  /** a route without our tag was added or replaced */
+  onForeignRoute(cb: (r: RouteSpec) => void): void;
+  /** an SA or policy changed */
+  onXfrm(cb: () => void): void;
   /** a rule carrying our tag was deleted */
   onRuleDeleted(cb: (r: RuleSpec) => void): void;
   /** events were lost: state must be re-read */
@@ -37,6 +41,7 @@ export interface DaemonOptions {
   retryMs?: number;
   repairDelayMs?: number;
   resync?: ResyncOptions;
+  summaryDelayMs?: number;
   /** what the kernel can do; default: probe it in a private namespace */
   probe?: () => Promise<Capabilities>;
 }
@@ -71,6 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     log,
     ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}),
     ...(o.repairDelayMs !== undefined ? { repairDelayMs: o.repairDelayMs } : {}),
+    ...(o.summaryDelayMs !== undefined ? { summaryDelayMs: o.summaryDelayMs } : {}),
   });
 
   const caps = await (o.probe ?? probeCapabilities)();
@@ -123,6 +129,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   ev?.onLink((e) => manager.linkEvent(e));
   ev?.onRouteDeleted((route) => manager.objectDeleted({ route }));
   ev?.onRuleDeleted((rule) => manager.objectDeleted({ rule }));
+  ev?.onForeignRoute((route) => manager.foreignRoute(route));
+  ev?.onXfrm(() => manager.xfrmChanged());
 
   let running: Promise<ResyncReport | undefined> | undefined;
   const runResync = (why: string): Promise<ResyncReport | undefined> => {

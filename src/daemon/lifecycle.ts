@@ -21,14 +21,15 @@
 //   event \ state   idle          up             waiting          failed
 //   setup           bring up      bring up       bring up         bring up
 //   teardown        –             remove → idle  stays waiting    stays failed
-//   adopt           bring up      repair         –                –
+//   adopt           bring up      re-apply, tell –                –
 //   release         remove        remove → idle  remove → idle    remove → idle
-//   kick            ask netifd    –              –                –
+//   kick            ask netifd    –              ask netifd       ask netifd
 //   retry           –             –              make available   –
 //   device-lost     –             recreate ¹     –                –
 //   repair          –             re-apply       –                –
 //   parent-up       –             recreate ²     retry now        –
 //   parent-gone     –             fail (transient PARENT_GONE)    –
+//   summary         –             tell netifd (keep)  –             –
 //   ¹ or just bring it up and re-apply, if it was only set down   ² only if its ifindex changed
 // setting-up, repairing and tearing-down are seen only by status: the queue runs one
 // handler at a time, and each ends in one of the four states above.
@@ -38,7 +39,7 @@ import type { RawConfig } from '../config/validate.ts';
 import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
 import { applyPlan, removeInstalled, type ActualIndex, type Installed } from '../reconcile/reconcile.ts';
 import type { StateStore } from '../state/store.ts';
-import { isTeardownRefusal, type Netifd } from './netifd.ts';
+import { isTeardownRefusal, isUnreachable, type IfaceUp, type Netifd } from './netifd.ts';
 import { prepare, type Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
 
@@ -54,7 +55,8 @@ export type LifecycleEvent =
   | { type: 'device-lost'; ifindex: number }
   | { type: 'repair'; actual: ActualIndex }
   | { type: 'parent-up'; device: string; ifindex: number }
-  | { type: 'parent-gone'; device: string };
+  | { type: 'parent-gone'; device: string }
+  | { type: 'summary'; data: Record<string, number> };
 
 export interface ParentRef {
   /** the tunlink interface, when the parent was given as one */
@@ -78,10 +80,21 @@ export interface LifecycleContext {
   ownership(name: string, installed: Installed | undefined): void;
   /** our tagged routes and rules as the kernel has them now */
   ownObjects(): Promise<ActualIndex>;
+  /** SA summaries may be out of date (refreshed after a short delay, once for all) */
+  sasChanged(): void;
+  /** a repair (with a fresh dump) after `ms` */
+  repairLater(name: string, ms: number): void;
 }
+
+/** netifd's data before we have counted any SA */
+const NO_SAS: Readonly<Record<string, number>> = { sa_in: 0, sa_out: 0, sa_offloaded: 0 };
 
 /** Errors a retry can fix; everything else blocks restarts until the config changes. */
 const TRANSIENT_CODES = new Set(['PARENT_DOWN', 'PARENT_NOT_FOUND', 'PARENT_GONE', 'KERNEL_ERROR', 'NETIFD_ERROR', 'TEARDOWN_INCOMPLETE']);
+
+function isTransient(e: unknown): boolean {
+  return !(e instanceof XfrmdError) || !e.permanent || TRANSIENT_CODES.has(e.code);
+}
 
 export class Lifecycle {
   state: State = 'idle';
@@ -95,6 +108,10 @@ export class Lifecycle {
   error: { code: string; message: string } | undefined;
   /** the `parent_device` of the last validated config: kernel events about it concern us */
   parentDevice: string | undefined;
+  /** what netifd was last told (re-sent with a new SA summary) */
+  private reported: IfaceUp | undefined;
+  /** SA counts shown in netifd's data */
+  private summary: Record<string, number> | undefined;
   /** sequence number of the last request from netifd (given when it arrives, not when it runs) */
   lastRequest = 0;
   /** every transition, newest last (bounded): for status and tests */
@@ -154,10 +171,10 @@ export class Lifecycle {
         if (this.superseded(seq)) return this.log.info('teardown superseded by a newer request from netifd');
         return this.teardown();
       case 'adopt':
-        if (this.lastRequest > ev.since) return;
-        if (this.state === 'up') return this.bringUp(this.config ?? ev.config, { mode: 'repair', actual: ev.actual });
-        if (this.state !== 'idle') return;
-        return this.bringUp(ev.config, { mode: 'adopt', actual: ev.actual });
+        // netifd has it up (or waits for our report): put back what is missing and report
+        // again (a report may have been lost with the bus)
+        if (this.lastRequest > ev.since || (this.state !== 'up' && this.state !== 'idle')) return;
+        return this.bringUp(this.state === 'up' ? (this.config ?? ev.config) : ev.config, { mode: 'adopt', actual: ev.actual });
       case 'release':
         if (this.lastRequest > ev.since) return;
         this.cancelRetry();
@@ -191,6 +208,8 @@ export class Lifecycle {
       case 'parent-gone':
         if (this.state !== 'up' || ev.device !== this.parentDevice) return;
         return this.fail(new XfrmdError('PARENT_GONE', `parent device ${ev.device} was removed`, { permanent: false }));
+      case 'summary':
+        return this.updateSummary(ev.data);
     }
   }
 
@@ -220,6 +239,8 @@ export class Lifecycle {
         persist: (i) => this.record(i),
         log: (msg, fields) => this.log.info(fields ?? {}, msg),
         changes,
+        // a repair never fails a running interface over another program's route or rule
+        keepForeign: o.mode === 'repair',
       });
       this.record(installed);
       this.parent = parent;
@@ -232,25 +253,50 @@ export class Lifecycle {
       }
       // a repair that found everything in place has nothing new to tell netifd
       if (o.mode !== 'repair' || changes.count > 0) {
+        this.reported = {
+          ifname: plan.link.name,
+          ipaddr: plan.addresses.filter((a) => a.family === 4).map((a) => ({ address: a.address, prefixLen: a.prefixLen })),
+          ip6addr: plan.addresses.filter((a) => a.family === 6).map((a) => ({ address: a.address, prefixLen: a.prefixLen })),
+          data: { ...prepared.netifdData(parent), ...(this.summary ?? NO_SAS) },
+        };
         try {
-          await ctx.netifd.up(this.name, {
-            ifname: plan.link.name,
-            ipaddr: plan.addresses.filter((a) => a.family === 4).map((a) => ({ address: a.address, prefixLen: a.prefixLen })),
-            ip6addr: plan.addresses.filter((a) => a.family === 6).map((a) => ({ address: a.address, prefixLen: a.prefixLen })),
-            data: prepared.netifdData(parent),
-          });
+          await ctx.netifd.up(this.name, this.reported);
         } catch (e) {
           if (isTeardownRefusal(e)) return this.withdraw('netifd is tearing the interface down: setup withdrawn');
-          throw new XfrmdError('NETIFD_ERROR', `netifd refused the update: ${errorText(e)}`, { cause: e, permanent: false });
+          // the bus or netifd is restarting: the kernel is right; the resync that follows their
+          // return reports it again
+          if (!isUnreachable(e)) throw new XfrmdError('NETIFD_ERROR', `netifd refused the update: ${errorText(e)}`, { cause: e, permanent: false });
+          this.log.warn(`netifd not reachable (${errorText(e)}): reported again when it is back`);
         }
       }
       this.state = 'up';
       this.cancelRetry();
       this.retryAttempt = 0;
+      // the IKE daemon's SAs may be there already: netifd's summary is refreshed soon
+      ctx.sasChanged();
       this.log.info({ ifindex: installed.link.index, if_id: installed.link.ifId, mode: o.mode, changes: changes.count }, 'up');
     } catch (e) {
+      // A transient fault while putting back what a running interface had (the bus or netifd
+      // restarting, a kernel hiccup) must not take it down: applyPlan left it as it was, and
+      // another repair follows. Setups, and anything permanent, fail as usual.
+      if ((o.mode === 'repair' || o.mode === 'adopt') && isTransient(e) && this.installed) {
+        this.state = 'up';
+        this.log.warn({ code: (e as XfrmdError).code }, `${o.mode} did not finish (${errorText(e)}): trying again`);
+        this.ctx.repairLater(this.name, this.ctx.retryDelay(++this.retryAttempt));
+        return;
+      }
       await this.fail(e);
     }
+  }
+
+  /** The SA summary changed: netifd's `ifstatus` data shows it (an update that keeps the device). */
+  private async updateSummary(data: Record<string, number>): Promise<void> {
+    const was = this.summary ?? NO_SAS;
+    const same = Object.keys(data).every((k) => was[k] === data[k]);
+    this.summary = data;
+    if (same || this.state !== 'up' || !this.reported) return;
+    this.reported = { ...this.reported, data: { ...this.reported.data, ...data } };
+    await this.ctx.netifd.up(this.name, { ...this.reported, keep: true }).catch((e) => this.log.warn(`could not update netifd's data: ${errorText(e)}`));
   }
 
   /** Our device (or its parent) must be made again: netifd sees the link go and come back. */
@@ -268,7 +314,9 @@ export class Lifecycle {
 
   /** netifd waits for a setup we never got (lost with a dead daemon): have it start over. */
   private async kick(since: number): Promise<void> {
-    if (this.lastRequest > since || this.state !== 'idle') return;
+    // a request arrived after all, or we hold what netifd waits for (resync reported it)
+    if (this.lastRequest > since || this.installed || ['setting-up', 'repairing', 'tearing-down'].includes(this.state)) return;
+    this.cancelRetry();
     const s = await this.ctx.netifd.status(this.name).catch(() => undefined);
     if (!s || !(s.pending || s.up)) return;
     this.log.info('netifd is waiting for a setup request that never came: asking it to set up again');
@@ -326,7 +374,7 @@ export class Lifecycle {
    */
   private async fail(e: unknown): Promise<void> {
     const err = e instanceof XfrmdError ? e : new XfrmdError('KERNEL_ERROR', errorText(e), { permanent: false });
-    const transient = !err.permanent || TRANSIENT_CODES.has(err.code);
+    const transient = isTransient(err);
     await this.removeAll();
     this.parent = undefined;
     this.error = { code: err.code, message: err.message };
@@ -365,6 +413,14 @@ export class Lifecycle {
 
   private async resolveParent(p: Prepared, registerDependency: boolean): Promise<ParentRef | undefined> {
     const { netifd, kernel } = this.ctx;
+    // Not a new setup: the parent we are bound to, while it exists, needs no question to netifd
+    // (which may be restarting and not answer for every interface yet). A tunlink whose device
+    // changes takes us down through netifd anyway.
+    const bound = this.parent?.index ?? (this.installed ?? this.ctx.store.load(this.name)?.installed)?.link.parent;
+    if (!registerDependency && bound && (p.tunlink || p.parentDevice)) {
+      const link = await kernel.getLinkByIndex(bound).catch(() => undefined);
+      if (link && (p.tunlink || link.name === p.parentDevice)) return { ...(p.tunlink ? { iface: p.tunlink } : {}), device: link.name, index: link.index };
+    }
     if (p.tunlink) {
       // Like the stock proto: a host dependency keeps us unavailable until the tunlink is up,
       // and netifd sets us up again then.

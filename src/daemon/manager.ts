@@ -14,7 +14,7 @@ import { Lifecycle, type LifecycleContext, type LifecycleEvent } from './lifecyc
 import type { Netifd } from './netifd.ts';
 import type { Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
-import { reportOf, type InterfaceReport } from './status.ts';
+import { reportOf, summaryOf, type InterfaceReport, type KernelView } from './status.ts';
 
 export type { InterfaceReport } from './status.ts';
 
@@ -28,6 +28,8 @@ export interface ManagerOptions {
   maxRetryMs?: number;
   /** how long kernel deletions of our objects are collected before one repair pass */
   repairDelayMs?: number;
+  /** how long SA changes are collected before netifd's summaries are refreshed */
+  summaryDelayMs?: number;
 }
 
 export class InterfaceManager {
@@ -45,6 +47,8 @@ export class InterfaceManager {
   private repairTimer: NodeJS.Timeout | undefined;
   private readonly repairWanted = new Set<string>();
   private readonly repairDelayMs: number;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private readonly summaryDelayMs: number;
   /** set by the daemon after its start-up probe */
   capabilities: Capabilities | undefined;
 
@@ -54,6 +58,7 @@ export class InterfaceManager {
     this.store = o.store;
     this.log = o.log;
     this.repairDelayMs = o.repairDelayMs ?? 200;
+    this.summaryDelayMs = o.summaryDelayMs ?? 2000;
     const retryMs = o.retryMs ?? 1000;
     const maxRetryMs = o.maxRetryMs ?? 60_000;
     this.ctx = {
@@ -66,6 +71,11 @@ export class InterfaceManager {
       retryDelay: (attempt) => Math.min(retryMs * 2 ** (attempt - 1), maxRetryMs),
       ownership: (name, installed) => this.setOwnership(name, installed),
       ownObjects: () => this.ownObjects(),
+      sasChanged: () => this.xfrmChanged(),
+      repairLater: (name, ms) => {
+        const t = setTimeout(() => this.scheduleRepair([name]), ms);
+        t.unref();
+      },
     };
   }
 
@@ -136,6 +146,13 @@ export class InterfaceManager {
     }
   }
 
+  /** Someone else's route appeared at the place of one of ours (`ip route replace` by an IKE
+   *  daemon's updown): its owner takes the place back (the route goes through our device). */
+  foreignRoute(route: RouteSpec): void {
+    const owner = this.owners.get('route|' + routeKey(route));
+    if (owner) this.scheduleRepair([owner]);
+  }
+
   /** One of our routes or rules was deleted (by us, or behind our back): have its owner check. */
   objectDeleted(what: { route: RouteSpec } | { rule: RuleSpec }): void {
     const key = 'route' in what ? 'route|' + routeKey(what.route) : 'rule|' + ruleKey(what.rule);
@@ -179,16 +196,44 @@ export class InterfaceManager {
 
   // ---- status ----
 
+  /** Everything status reads, in one dump each. */
+  private async kernelView(): Promise<KernelView> {
+    const [actual, routes, xfrm, links] = await Promise.all([this.ownObjects(), this.kernel.dumpRoutes(), this.kernel.xfrmState(), this.kernel.listLinks()]);
+    const foreign = new Map(routes.filter((r) => r.protocol !== XFRMD_RTPROT).map((r) => [routeKey(r), r]));
+    const names = new Map(links.map((l) => [l.index, l.name]));
+    return { actual, foreign, sas: xfrm.sas, policies: xfrm.policies, nameOf: (i) => names.get(i) };
+  }
+
   /** What each interface has, read from the kernel (not from our records). */
   async status(name?: string): Promise<InterfaceReport[]> {
     const list = name === undefined ? this.all() : [this.lifecycles.get(name)].filter((l): l is Lifecycle => l !== undefined);
     list.sort((a, b) => a.name.localeCompare(b.name));
-    const actual = await this.ownObjects();
-    return Promise.all(list.map((l) => reportOf(l, this.kernel, actual)));
+    const view = await this.kernelView();
+    return Promise.all(list.map((l) => reportOf(l, this.kernel, view)));
+  }
+
+  /** SAs or policies changed (rekeying, an IKE daemon started or stopped): refresh netifd's summaries soon. */
+  xfrmChanged(): void {
+    if (this.summaryTimer) return;
+    this.summaryTimer = setTimeout(() => void this.refreshSummaries(), this.summaryDelayMs);
+    this.summaryTimer.unref();
+  }
+
+  async refreshSummaries(): Promise<void> {
+    this.summaryTimer = undefined;
+    const up = this.all().filter((l) => l.state === 'up');
+    if (!up.length) return;
+    try {
+      const view = await this.kernelView();
+      for (const l of up) void l.dispatch({ type: 'summary', data: summaryOf(await reportOf(l, this.kernel, view)) });
+    } catch (e) {
+      this.log.warn(`SA summary: ${errorText(e)}`);
+    }
   }
 
   close(): void {
     if (this.repairTimer) clearTimeout(this.repairTimer);
+    if (this.summaryTimer) clearTimeout(this.summaryTimer);
     for (const l of this.lifecycles.values()) l.close();
   }
 }

@@ -23,6 +23,12 @@ export function isTeardownRefusal(e: unknown): boolean {
   return statusOf(e) === 6;
 }
 
+/** The call never reached netifd: no bus (CONNECTION_FAILED), no netifd on it (NOT_FOUND), no answer (TIMEOUT). */
+export function isUnreachable(e: unknown): boolean {
+  const s = statusOf(e);
+  return s === 10 || s === 4 || s === 7;
+}
+
 function statusOf(e: unknown): number | undefined {
   return typeof e === 'object' && e !== null && typeof (e as { status?: unknown }).status === 'number' ? (e as { status: number }).status : undefined;
 }
@@ -32,6 +38,8 @@ export interface IfaceUp {
   ipaddr: Array<{ address: string; prefixLen: number }>;
   ip6addr: Array<{ address: string; prefixLen: number }>;
   data: Record<string, BusValue>;
+  /** an update of an interface that is up: netifd keeps its device claim */
+  keep?: boolean;
 }
 
 export interface InterfaceStatus {
@@ -89,6 +97,7 @@ export class Netifd {
       ifname: u.ifname,
       'link-up': true,
       'address-external': true,
+      ...(u.keep ? { keep: true } : {}),
       ipaddr: u.ipaddr.map((a) => ({ ipaddr: a.address, mask: String(a.prefixLen) })),
       ip6addr: u.ip6addr.map((a) => ({ ipaddr: a.address, mask: String(a.prefixLen) })),
       data: u.data,

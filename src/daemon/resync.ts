@@ -8,7 +8,8 @@
 //   up                           adopt (repair + notify)  kick: setup failed, so netifd
 //                                                          sets it up again and we get its config
 //   pending (setting up)         – its setup request comes, unless it was lost with a
-//                                  dead daemon: kicked if none arrived after `kickAfterMs`
+//                                  dead daemon: kicked if none arrived after `kickAfterMs`;
+//                                  adopt if our setup ran and only its report was lost
 //   down, blocked by the shim    ifup (DAEMON_UNAVAILABLE: the setup ran while we were away)
 //   down, autostart, available   – (netifd is about to set it up)
 //   down otherwise, or unknown   release (remove what we own)
@@ -54,7 +55,9 @@ export async function resync(m: InterfaceManager, why: string, o: ResyncOptions 
 
   for (const [name, rec] of records) {
     const s = ifaces.get(name);
-    if (s?.proto === 'xfrm' && s.up) {
+    // pending with our objects up: the setup ran, its report was lost with the bus
+    const reportLost = s?.pending === true && m.has(name) && m.lifecycle(name).state === 'up';
+    if (s?.proto === 'xfrm' && (s.up || reportLost)) {
       report.adopted.push(name);
       jobs.push(m.dispatch(name, { type: 'adopt', config: rec.config, since, actual }));
     } else if (s?.proto === 'xfrm' && (s.pending || (s.autostart && s.available && !s.errors.length))) {
@@ -97,16 +100,12 @@ export async function resync(m: InterfaceManager, why: string, o: ResyncOptions 
     for (const r of rec.installed.routes) owned.add('route|' + routeKey(r));
     for (const r of rec.installed.rules) owned.add('rule|' + ruleKey(r));
   }
-  for (const [k, r] of actual.rules) {
-    if (owned.has('rule|' + k)) continue;
-    report.strays++;
-    await m.kernel.deleteRule(r).catch(() => undefined);
-  }
-  for (const [k, r] of actual.routes) {
-    if (owned.has('route|' + k)) continue;
-    report.strays++;
-    await m.kernel.deleteRoute(r).catch(() => undefined);
-  }
+  // (counted when a delete went through: an interface that was removed meanwhile took its own)
+  const sweep = (p: Promise<void>) => p.then(() => void report.strays++, () => undefined);
+  for (const [k, r] of actual.rules) if (!owned.has('rule|' + k)) await sweep(m.kernel.deleteRule(r));
+  for (const [k, r] of actual.routes) if (!owned.has('route|' + k)) await sweep(m.kernel.deleteRoute(r));
+  // netifd's SA summaries: SAs may have come and gone while we were away
+  m.xfrmChanged();
   log.info({ ...report }, 'resync done');
   return report;
 }

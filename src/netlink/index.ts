@@ -26,6 +26,7 @@
 //   xfrm:      addSA / deleteSA / dumpSAs({ifId?}), addPolicy / deletePolicy / dumpPolicies({ifId?})
 //   ethtool:   features(dev) → { hw, wanted, active, esp: {'esp-hw-offload': {hw, wanted, active}, …} } | undefined
 //   events:    await nl.subscribe(['link','addr','route','rule']); nl.on('route', (e) => e.action /* 'new'|'del' */, e.route)
+//              nl.subscribeXfrm(); nl.on('xfrm', (e) => e.kind /* 'sa'|'policy' */)
 //              nl.on('overflow', () => …)  events were lost (receive queue full): resync with dumps, events continue
 //   errors:    NetlinkError { errno, code ('EEXIST'…), extack?: kernel text, op } — every request has a timeout
 //              (code 'ETIMEDOUT'); dumps on a socket are serialized, other requests pipelined in batches.
@@ -95,7 +96,13 @@ const GROUPS: Record<EventKind, number[]> = {
   rule: [8, 19], // IPV4_RULE, IPV6_RULE
 };
 
+/** An SA or policy was added, updated, expired or deleted (which one: dump again). */
+export interface XfrmEvent {
+  kind: 'sa' | 'policy';
+}
+
 export interface NetlinkEvents {
+  xfrm: [XfrmEvent];
   link: [LinkEvent];
   addr: [AddrEvent];
   route: [RouteEvent];
@@ -112,6 +119,7 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
   private xfrmSock: NlSocket | undefined;
   private genlSock: NlSocket | undefined;
   private events: NlSocket | undefined;
+  private xfrmEvents: NlSocket | undefined;
   private ethtoolFamily: number | null | undefined;
   private readonly indexByName = new Map<string, number>();
   private readonly nameByIndex = new Map<number, string>();
@@ -314,6 +322,21 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
     await this.dumpLinks();
   }
 
+  /** XFRM notifications (XFRMNLGRP_EXPIRE, _SA, _POLICY) as 'xfrm' events. Call once. */
+  subscribeXfrm(o: SubscribeOptions = {}): void {
+    if (this.xfrmEvents) throw new Error('already subscribed to xfrm');
+    this.xfrmEvents = this.socket(NETLINK_XFRM, { groups: [2, 3, 4], rcvbuf: o.rcvbuf ?? 1 << 18 });
+    this.xfrmEvents.on('message', (m: NlMessage) => {
+      const kind = xfrm.eventKind(m.type);
+      if (kind) this.emit('xfrm', { kind });
+    });
+    // lost SA events: the listener dumps anyway
+    this.xfrmEvents.on('overflow', () => this.emit('xfrm', { kind: 'sa' }));
+    this.xfrmEvents.on('error', (e: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
+  }
+
   private onEvent(m: NlMessage): void {
     switch (m.type) {
       case links.RTM_NEWLINK:
@@ -352,6 +375,7 @@ export class Netlink extends EventEmitter<NetlinkEvents> {
     this.xfrmSock?.close();
     this.genlSock?.close();
     this.events?.close();
+    this.xfrmEvents?.close();
     this.removeAllListeners();
   }
 }

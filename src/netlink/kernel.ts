@@ -1,6 +1,6 @@
 // The reconciler's Kernel (src/reconcile/kernel.ts) on top of Netlink.
 import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../model.ts';
-import type { EspOffload, Kernel, LinkState } from '../reconcile/kernel.ts';
+import type { EspOffload, Kernel, LinkState, PolicyState, SaState } from '../reconcile/kernel.ts';
 import { Netlink, type LinkInfo, type NetlinkOptions } from './index.ts';
 
 function state(l: LinkInfo): LinkState {
@@ -45,8 +45,8 @@ export class NetlinkKernel implements Kernel {
   deleteAddress(a: AddressSpec): Promise<void> {
     return this.nl.deleteAddress(a);
   }
-  async dumpRoutes(protocol: number): Promise<RouteSpec[]> {
-    return (await this.nl.dumpRoutes({ protocol })).map(({ oif: _oif, scope: _scope, ...r }) => r);
+  async dumpRoutes(protocol?: number): Promise<RouteSpec[]> {
+    return (await this.nl.dumpRoutes(protocol === undefined ? {} : { protocol })).map(({ oif: _oif, scope: _scope, ...r }) => r);
   }
   addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void> {
     return this.nl.addRoute(r, o);
@@ -66,6 +66,27 @@ export class NetlinkKernel implements Kernel {
   async espOffload(dev: string): Promise<EspOffload | undefined> {
     const f = await this.nl.features(dev);
     return f && { hwOffload: f.esp['esp-hw-offload'].active, txCsumOffload: f.esp['esp-tx-csum-hw-offload'].active };
+  }
+  async xfrmState(): Promise<{ sas: SaState[]; policies: PolicyState[] }> {
+    const [sas, policies] = await Promise.all([this.nl.dumpSAs(), this.nl.dumpPolicies()]);
+    return {
+      sas: sas.map((a) => {
+        const s: SaState = { family: a.family, src: a.src, dst: a.dst, spi: a.spi, proto: a.proto, mode: a.mode, reqid: a.reqid, ifId: a.ifId, bytes: a.bytes, packets: a.packets };
+        if (a.setMark) s.outputMark = { value: a.setMark.value, mask: a.setMark.mask };
+        // XFRM_OFFLOAD_INBOUND 2, XFRM_OFFLOAD_PACKET 4
+        if (a.offload) s.offload = { ifindex: a.offload.ifindex, inbound: (a.offload.flags & 2) !== 0, packet: (a.offload.flags & 4) !== 0 };
+        return s;
+      }),
+      policies: policies.map((p) => ({
+        dir: p.dir,
+        src: { ...p.sel.src },
+        dst: { ...p.sel.dst },
+        action: p.action,
+        priority: p.priority,
+        ifId: p.ifId,
+        tmpls: p.tmpls.map((t) => ({ src: t.src, dst: t.dst })),
+      })),
+    };
   }
   close(): void {
     this.nl.close();

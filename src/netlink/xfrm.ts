@@ -15,6 +15,19 @@ export const XFRM_MSG_GETSA = 0x12;
 export const XFRM_MSG_NEWPOLICY = 0x13;
 export const XFRM_MSG_DELPOLICY = 0x14;
 export const XFRM_MSG_GETPOLICY = 0x15;
+const XFRM_MSG_EXPIRE = 0x18;
+const XFRM_MSG_UPDPOLICY = 0x19;
+const XFRM_MSG_UPDSA = 0x1a;
+const XFRM_MSG_POLEXPIRE = 0x1b;
+const XFRM_MSG_FLUSHSA = 0x1c;
+const XFRM_MSG_FLUSHPOLICY = 0x1d;
+
+/** What a notification on the XFRM multicast groups is about. */
+export function eventKind(type: number): 'sa' | 'policy' | undefined {
+  if ([XFRM_MSG_NEWSA, XFRM_MSG_DELSA, XFRM_MSG_UPDSA, XFRM_MSG_EXPIRE, XFRM_MSG_FLUSHSA].includes(type)) return 'sa';
+  if ([XFRM_MSG_NEWPOLICY, XFRM_MSG_DELPOLICY, XFRM_MSG_UPDPOLICY, XFRM_MSG_POLEXPIRE, XFRM_MSG_FLUSHPOLICY].includes(type)) return 'policy';
+  return undefined;
+}
 
 const XFRMA_ALG_AUTH_TRUNC = 20;
 const XFRMA_ALG_CRYPT = 2;

@@ -22,6 +22,35 @@ export interface EspOffload {
   txCsumOffload: boolean;
 }
 
+/** An SA as status reports it (the IKE daemon installs them; we only read). */
+export interface SaState {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  spi: number;
+  proto: number;
+  mode: string;
+  reqid: number;
+  ifId: number;
+  bytes: number;
+  packets: number;
+  /** XFRMA_SET_MARK: the output mark the encrypted packets get */
+  outputMark?: { value: number; mask: number };
+  /** XFRMA_OFFLOAD_DEV */
+  offload?: { ifindex: number; inbound: boolean; packet: boolean };
+}
+
+export interface PolicyState {
+  dir: 'in' | 'out' | 'fwd';
+  src: { addr: string; len: number };
+  dst: { addr: string; len: number };
+  action: 'allow' | 'block';
+  priority: number;
+  ifId: number;
+  /** the tunnel endpoints of its templates */
+  tmpls: Array<{ src: string; dst: string }>;
+}
+
 /** Errors from the kernel layer carry the errno code so callers can branch on it. */
 export interface KernelError extends Error {
   code: string;
@@ -47,8 +76,8 @@ export interface Kernel {
   addAddress(a: AddressSpec): Promise<void>;
   deleteAddress(a: AddressSpec): Promise<void>;
 
-  /** routes carrying `protocol` (all tables) */
-  dumpRoutes(protocol: number): Promise<RouteSpec[]>;
+  /** routes carrying `protocol` (all tables); every route without one */
+  dumpRoutes(protocol?: number): Promise<RouteSpec[]>;
   /** EEXIST when a route with the same key exists; `replace` takes it over instead */
   addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void>;
   deleteRoute(r: RouteSpec): Promise<void>;
@@ -60,4 +89,7 @@ export interface Kernel {
 
   /** ESP offload features of a device, undefined when ethtool netlink is unavailable */
   espOffload(dev: string): Promise<EspOffload | undefined>;
+
+  /** every SA and policy (status filters them by if_id) */
+  xfrmState(): Promise<{ sas: SaState[]; policies: PolicyState[] }>;
 }

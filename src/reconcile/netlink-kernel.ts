@@ -18,8 +18,11 @@ export async function openKernel(o: { netns?: string; events?: boolean; log?: Lo
   const kernel = new NetlinkKernel(nl);
   let events: KernelEvents | undefined;
   if (o.events) {
-    // links: our devices and parents; routes and rules: only deletions of our tagged ones matter
+    // links: our devices and parents; routes and rules: deletions of our tagged ones, and
+    // other programs' routes (one may have replaced ours)
     await nl.subscribe(['link', 'route', 'rule']);
+    // SA changes: the summary in netifd's data
+    nl.subscribeXfrm();
     nl.on('error', (e) => o.log?.warn(`netlink event socket: ${e.message}`));
     events = {
       onLink: (cb) => nl.on('link', (e) => cb({ action: e.action, index: e.link.index, name: e.link.name, up: e.link.up })),
@@ -30,6 +33,13 @@ export async function openKernel(o: { netns?: string; events?: boolean; log?: Lo
           cb(r);
         }),
       onRuleDeleted: (cb) => nl.on('rule', (e) => e.action === 'del' && e.rule.protocol === XFRMD_RTPROT && cb(e.rule)),
+      onForeignRoute: (cb) =>
+        nl.on('route', (e) => {
+          if (e.action !== 'new' || e.route.protocol === XFRMD_RTPROT) return;
+          const { oif: _oif, scope: _scope, ...r } = e.route;
+          cb(r);
+        }),
+      onXfrm: (cb) => nl.on('xfrm', () => cb()),
       onOverflow: (cb) => nl.on('overflow', cb),
     };
   }

@@ -59,6 +59,9 @@ export interface ApplyOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** counts the changes made to the kernel (0: everything was already in place) */
   changes?: { count: number };
+  /** a route or rule of another program at the place of one of ours is left there instead of
+   *  failing (repairs of a running interface; status reports it) */
+  keepForeign?: boolean;
 }
 
 type Undo = { what: string; run: () => Promise<void> };
@@ -216,8 +219,10 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
     // 3. Routes, then 4. rules (rules last: they steer traffic into the tables).
     // Our own objects from an earlier run that no record lists (a crash between adding and
     // recording, or a record lost) make an add fail with EEXIST: found by their tag in one dump
-    // (made only then) and taken over; anything else at that key is someone else's.
-    let ownRoutes: Promise<Map<string, RouteSpec>> | undefined;
+    // (made only then) and taken over; anything else at that key is someone else's: an error
+    // (ROUTE_EXISTS, RULE_EXISTS), or with `keepForeign` (a repair of a running interface) left
+    // where it is and reported by status.
+    let ownRoutes: Promise<Map<string, RouteSpec>> | undefined; // every route, by key
     let ownRules: Promise<Map<string, RuleSpec>> | undefined;
     installed.routes = await syncSet({
       what: 'route',
@@ -230,14 +235,19 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       add: (r) => kernel.addRoute(r),
       del: (r) => kernel.deleteRoute(r),
       takeOver: async (r) => {
-        ownRoutes ??= kernel.dumpRoutes(XFRMD_RTPROT).then((l) => new Map(l.map((x) => [routeKey(x), x])));
-        if (!(await ownRoutes).has(routeKey(r))) return false;
+        ownRoutes ??= kernel.dumpRoutes().then((l) => new Map(l.map((x) => [routeKey(x), x])));
+        const there = (await ownRoutes).get(routeKey(r));
+        // ours from an earlier run, or an equivalent one through our own device that another
+        // program put there (an IKE daemon's updown script): made ours, with our attributes
+        if (!there || (there.protocol !== XFRMD_RTPROT && there.dev !== spec.name)) return false;
+        if (there.protocol !== XFRMD_RTPROT) log(`took over the equivalent route ${r.dst}/${r.dstLen} table ${r.table} through ${spec.name} from protocol ${there.protocol}`);
         await kernel.addRoute(r, { replace: true });
         return true;
       },
       describe: (r) => `${r.dst}/${r.dstLen} table ${r.table}`,
       undo,
       log,
+      keepForeign: opts.keepForeign === true,
     });
     installed.rules = await syncSet({
       what: 'rule',
@@ -256,6 +266,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       describe: (r) => `priority ${r.priority}`,
       undo,
       log,
+      keepForeign: opts.keepForeign === true,
     });
     if (opts.changes) opts.changes.count += undo.length + changesWithoutUndo;
     log('applied', { addresses: installed.addresses.length, routes: installed.routes.length, rules: installed.rules.length });
@@ -281,6 +292,7 @@ interface SyncSet<T> {
   del: (x: T) => Promise<void>;
   /** after EEXIST: make an existing object carrying our tag ours; false when it is not ours */
   takeOver: (x: T) => Promise<boolean>;
+  keepForeign: boolean;
   describe: (x: T) => string;
   undo: Undo[];
   log: NonNullable<ApplyOptions['log']>;
@@ -313,9 +325,12 @@ async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
         throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
       }
       if (!(await s.takeOver(x))) {
+        if (s.keepForeign) {
+          s.log(`a ${s.what} ${s.describe(x)} of another program stands where ours belongs: left alone`);
+          continue;
+        }
         throw new XfrmdError(`${s.what.toUpperCase()}_EXISTS`, `a ${s.what} ${s.describe(x)} not installed by xfrmd already exists`, { cause: e });
       }
-      s.log(`took over our own ${s.what} ${s.describe(x)} left by an earlier run`);
     }
     s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
   }

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/log.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import type { Capabilities } from '../../src/daemon/probe.ts';
 import { XFRMD_RTPROT } from '../../src/model.ts';
@@ -39,9 +39,10 @@ async function start(o: { kickAfterMs?: number } = {}): Promise<Daemon> {
     kernel,
     kernelEvents: kernel.events,
     stateDir,
-    log: silentLogger,
+    log: process.env.DBG ? createLogger('info') : silentLogger,
     retryMs: 50,
     repairDelayMs: 10,
+    summaryDelayMs: 10,
     resync: { kickAfterMs: o.kickAfterMs ?? 10_000 },
     probe: async () => caps,
   });
@@ -53,6 +54,8 @@ async function start(o: { kickAfterMs?: number } = {}): Promise<Daemon> {
 function crash(): void {
   daemon?.close();
   daemon = undefined;
+  // a dead process hears no more kernel events
+  kernel.detachListeners();
 }
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> {
@@ -71,16 +74,21 @@ beforeEach(async () => {
   caps = { kernel: '6.12.0', xfrmInterface: true, collectMetadata: true, packetOffloadApi: true };
   stateDir = mkdtempSync(join(tmpdir(), 'xfrmd-state-'));
   netifdBus = await client();
-  netifd = new FakeNetifd(
+  netifd = fakeNetifd();
+});
+
+/** The fake netifd on the test broker; `runHandler` replaces the shim's calls (default: at once). */
+function fakeNetifd(runHandler?: ConstructorParameters<typeof FakeNetifd>[1]): FakeNetifd {
+  return new FakeNetifd(
     {
       addObject: (p, m) => netifdBus.addObject(p, m),
       call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
       send: (e, d) => netifdBus.send(e, d as Record<string, never>),
     },
-    undefined,
+    runHandler,
     { clearDevice: (name) => kernel.clearDevice(name) },
   );
-});
+}
 
 afterEach(async () => {
   daemon?.close();
@@ -226,26 +234,74 @@ describe('xfrmd daemon with netifd', () => {
     expect(kernel.snapshot()).toEqual({ links: ['eth0'], addresses: [], routes: [], rules: [] });
   });
 
-  it('a route deleted (or replaced) behind our back is put back; status shows it missing meanwhile', async () => {
-    const iface = vpn({ route: ['10.20.0.0/16', '10.21.0.0/16'] });
+  it('a route deleted or replaced behind our back: status shows it, an equivalent one (our device) is taken back, a deleted one put back, a foreign one elsewhere left and reported', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16', '10.21.0.0/16', '10.22.0.0/16'] });
     await netifd.start();
     await start();
     await netifd.ifup('vpn0');
     await until(() => iface.state === 'up', 'vpn0 up');
-    const r = [...kernel.routes.values()].find((x) => x.dst === '10.20.0.0')!;
-    // replaced by someone else (an IKE daemon's `ip route replace`): no longer ours
-    kernel.routes.set(routeKey(r), { ...r, protocol: 3, prefsrc: undefined } as typeof r);
-    const [st] = await (await client()).call('xfrmd', 'status', { interface: 'vpn0' });
-    expect((st as { routes: unknown[] }).routes).toEqual([
-      { route: '10.20.0.0/16 dev vpn0 table main proto 88 src 10.9.0.2', present: false },
-      { route: '10.21.0.0/16 dev vpn0 table main proto 88 src 10.9.0.2', present: true },
-    ]);
-    kernel.routes.delete(routeKey(r));
-    // deleted outright: the kernel event brings a repair
-    const r2 = [...kernel.routes.values()].find((x) => x.dst === '10.21.0.0')!;
-    await kernel.deleteRoute(r2);
-    await until(() => ours().routes.length === 2, 'routes restored');
+    const st = async () => (await (await client()).call('xfrmd', 'status', { interface: 'vpn0' }))[0] as { routes: unknown[]; hints: Array<{ code: string }>; phase: string };
+    const byDst = (d: string) => [...kernel.routes.values()].find((x) => x.dst === d)!;
+    // seen by status before anything repairs it: replaced behind the kernel events' back
+    const r0 = byDst('10.20.0.0');
+    kernel.routes.set(routeKey(r0), { ...r0, protocol: 3, prefsrc: undefined } as typeof r0);
+    const s0 = await st();
+    expect(s0.routes[0]).toEqual({ route: '10.20.0.0/16 dev vpn0 table main proto 88 src 10.9.0.2', present: false, replaced_by: 3 });
+    expect(s0.hints.map((h) => h.code)).toContain('ROUTE_REPLACED');
+    // an IKE daemon's `ip route replace … dev vpn0`: equivalent, taken back
+    await kernel.addRoute({ ...r0, protocol: 3, prefsrc: undefined } as typeof r0, { replace: true });
+    await until(() => byDst('10.20.0.0').protocol === XFRMD_RTPROT, 'equivalent route taken back');
+    // deleted outright: put back
+    await kernel.deleteRoute(byDst('10.21.0.0'));
+    await until(() => ours().routes.length === 3, 'deleted route put back');
+    // another program routes one of our subnets elsewhere: left alone, reported, the interface stays up
+    kernel.addDevice('eth9');
+    const r2 = byDst('10.22.0.0');
+    await kernel.addRoute({ ...r2, protocol: 4, dev: 'eth9', prefsrc: undefined } as typeof r2, { replace: true });
+    await sleep(100);
+    await daemon!.manager.settled();
+    const s2 = await st();
+    expect(s2.phase).toBe('up');
+    expect(s2.routes[2]).toMatchObject({ present: false, replaced_by: 4 });
     expect(ours().routes).toEqual(['10.20.0.0/16 254', '10.21.0.0/16 254']);
+  });
+
+  it('status lists the SAs and policies with its if_id, with direction, output mark and offload, and hints for the traps; netifd gets a summary', async () => {
+    const iface = vpn({ parent_device: 'eth0', full_tunnel: '1', exempt_mark: '0x6' });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const eth0 = (await kernel.getLink('eth0'))!.index;
+    kernel.policies.push(
+      { dir: 'out', src: { addr: '0.0.0.0', len: 0 }, dst: { addr: '0.0.0.0', len: 0 }, action: 'allow', priority: 383615, ifId: 5, tmpls: [{ src: '192.0.2.2', dst: '192.0.2.1' }] },
+      { dir: 'in', src: { addr: '0.0.0.0', len: 0 }, dst: { addr: '0.0.0.0', len: 0 }, action: 'allow', priority: 383615, ifId: 5, tmpls: [{ src: '192.0.2.1', dst: '192.0.2.2' }] },
+      { dir: 'out', src: { addr: '0.0.0.0', len: 0 }, dst: { addr: '0.0.0.0', len: 0 }, action: 'allow', priority: 1, ifId: 99, tmpls: [] },
+    );
+    kernel.sas.push(
+      { family: 4, src: '192.0.2.2', dst: '192.0.2.1', spi: 0xc1a2b3d4, proto: 50, mode: 'tunnel', reqid: 1, ifId: 5, bytes: 840, packets: 10, offload: { ifindex: eth0, inbound: false, packet: false } },
+      { family: 4, src: '192.0.2.1', dst: '192.0.2.2', spi: 0xd00d, proto: 50, mode: 'tunnel', reqid: 1, ifId: 5, bytes: 0, packets: 0 },
+      { family: 4, src: '192.0.2.7', dst: '192.0.2.8', spi: 0xbeef, proto: 50, mode: 'tunnel', reqid: 2, ifId: 99, bytes: 0, packets: 0 },
+    );
+    kernel.xfrmChanged();
+    const [st] = (await (await client()).call('xfrmd', 'status', { interface: 'vpn0' })) as Array<Record<string, unknown>>;
+    expect(st?.sas).toEqual([
+      { spi: '0xc1a2b3d4', dir: 'out', src: '192.0.2.2', dst: '192.0.2.1', proto: 'esp', mode: 'tunnel', reqid: 1, bytes: 840, packets: 10, offload: { dev: 'eth0', dir: 'out', packet: false } },
+      { spi: '0xd00d', dir: 'in', src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', mode: 'tunnel', reqid: 1, bytes: 0, packets: 0 },
+    ]);
+    expect(st?.policies).toEqual([
+      { dir: 'out', src: '0.0.0.0/0', dst: '0.0.0.0/0', action: 'allow', priority: 383615 },
+      { dir: 'in', src: '0.0.0.0/0', dst: '0.0.0.0/0', action: 'allow', priority: 383615 },
+    ]);
+    // the outbound SA lacks the exempt mark: the routing loop, said with the fix
+    expect(st?.hints).toEqual([expect.objectContaining({ code: 'SA_WITHOUT_EXEMPT_MARK', message: expect.stringContaining('set_mark_out = 0x6') })]);
+    await until(() => iface.data.sa_out === 1, 'summary in netifd data');
+    expect(iface.data).toMatchObject({ sa_in: 1, sa_out: 1, sa_offloaded: 1, ifid: 5 });
+    // with the mark on the SA, the hint goes
+    kernel.sas[0]!.outputMark = { value: 6, mask: 0xffffffff };
+    const [st2] = (await (await client()).call('xfrmd', 'status', { interface: 'vpn0' })) as Array<Record<string, unknown>>;
+    expect(st2?.hints).toEqual([]);
+    expect((st2?.sas as Array<Record<string, unknown>>)[0]?.output_mark).toBe('0x6/0xffffffff');
   });
 
   /** Hold device creation until `release()`; `entered` resolves once a setup waits there. */
@@ -261,17 +317,10 @@ describe('xfrmd daemon with netifd', () => {
 
   it('netifd tears down while the daemon is still setting up, before the teardown request reaches it: the late update is refused (6), the daemon withdraws, nothing is left, no error', async () => {
     // the teardown script takes a while to call the daemon (forks on a slow router)
-    netifd = new FakeNetifd(
-      {
-        addObject: (p, m) => netifdBus.addObject(p, m),
-        call: (p, m, a) => netifdBus.call(p, m, (a ?? {}) as Record<string, never>),
-        send: (e, d) => netifdBus.send(e, d as Record<string, never>),
-      },
-      async (cmd, f) => {
-        if (cmd === 'teardown') await sleep(300);
-        await netifdBus.call('xfrmd', cmd, (cmd === 'setup' ? { interface: f.name, config: f.config } : { interface: f.name }) as unknown as Record<string, never>).catch(() => undefined);
-      },
-    );
+    netifd = fakeNetifd(async (cmd, f) => {
+      if (cmd === 'teardown') await sleep(300);
+      await netifdBus.call('xfrmd', cmd, (cmd === 'setup' ? { interface: f.name, config: f.config } : { interface: f.name }) as unknown as Record<string, never>).catch(() => undefined);
+    });
     const iface = vpn({ route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();
@@ -341,6 +390,25 @@ describe('xfrmd daemon with netifd', () => {
     expect(await kernel.getLink('vpn1')).toBeUndefined();
     expect(ours().routes).toEqual(['10.20.0.0/16 254']);
     expect(d.manager.lifecycle('vpn0').state).toBe('up');
+  });
+
+  it('restart while netifd is only partly back on the bus (its tunlink object not yet): the interface is adopted, not taken down', async () => {
+    netifd.addInterface('wan', 'static', {}, { device: 'eth0' });
+    const iface = vpn({ tunlink: 'wan', route: ['10.20.0.0/16'] });
+    await netifd.start();
+    await start();
+    await netifd.setStaticUp('wan', 'eth0');
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const index = (await kernel.getLink('vpn0'))!.index;
+    crash();
+    netifd.unregistered.add('wan');
+    const d = await start();
+    await d.manager.settled();
+    expect((await kernel.getLink('vpn0'))?.index).toBe(index);
+    expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+    expect(d.manager.lifecycle('vpn0').state).toBe('up');
+    expect(iface.errors).toEqual([]);
   });
 
   it('kill -9 in the middle of a setup, netifd retrying at once: the retried setup adopts the objects of the killed run (no ROUTE_EXISTS)', async () => {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
 import type { Kernel } from '../../src/reconcile/kernel.ts';
 import { Netns } from './lib.ts';
-import { NetifdStack, stackAvailable, until, type IfStatus } from './netifd-stack.ts';
+import { NetifdStack, until, type IfStatus } from './netifd-stack.ts';
 import { diff, kernelState, ours, type KernelState } from './kernel-state.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -28,7 +28,7 @@ async function router(network: string, batch: string[], o: { wrapKernel?: (k: Ke
 
 const errorOf = (i: IfStatus | undefined) => i?.errors?.[0];
 
-describe.skipIf(!stackAvailable())('refusals and edges under the real netifd', () => {
+describe('refusals and edges under the real netifd', () => {
   it('DEVICE_EXISTS, DUPLICATE_IFID (naming the holder), a config error: shown by ifstatus, restart blocked, namespace untouched; a matching device is adopted and left at teardown', async () => {
     const network = `
 config interface 'taken'

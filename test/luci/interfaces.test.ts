@@ -14,10 +14,10 @@ import { POT } from '../../scripts/gen-files.ts';
 import { collectErrors, launch, type Session } from './support/browser.ts';
 import { luciTree, ROOT } from './support/luci-tree.ts';
 import { LuciStandIn, type RpcCall } from './support/rpcd.ts';
+import { statusReplies } from './fixtures/xfrmd-status.ts';
 
 const fixture = (name: string): unknown => JSON5.parse(readFileSync(join(ROOT, 'test/luci/fixtures', name), 'utf8'));
 const router = fixture('router.json5') as Omit<ConstructorParameters<typeof LuciStandIn>[0], 'xfrmdStatus'>;
-const statusReplies = fixture('xfrmd-status.json5') as Record<string, unknown>;
 const table = fixture('form-values.json5') as Array<{ name: string; set: Record<string, string | string[]>; bad: string[] }>;
 const IN_PAGE = readFileSync(join(ROOT, 'test/luci/support/in-page.js'), 'utf8');
 const SHOTS = join(ROOT, '.cache/screenshots');
@@ -153,7 +153,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     const vpn0 = await rowText('vpn0', 'xfrmd: ');
     expect(vpn0).toContain('Protocol: XFRM interface (route-based IPsec)');
     expect(vpn0).toMatch(/xfrmd: Up · if_id 5 · via wan · routes 1 of 2 installed · rules 3 · 2 SAs/);
-    expect(vpn0).toContain('route 10.30.0.0/16 was removed behind xfrmd');
+    expect(vpn0).toContain("was replaced by another program's route (protocol 4, dev eth1)");
     const rw0 = await rowText('rw0', 'PARENT_DOWN');
     expect(rw0).toContain('Error: The parent is not up'); // netifd's error code, named by the page
     expect(rw0).toContain('PARENT_DOWN: rw0: parent interface wan is not up');
@@ -202,8 +202,8 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     expect(text).toContain('Parent: wan on device eth1');
     expect(text).toContain('Hardware offload: crypto; card: ESP offload yes, checksum offload no');
     expect(text).toContain('Routing table: 10005');
-    expect(text).toMatch(/10\.30\.0\.0\/16 dev vpn0 table 10005 src 10\.9\.0\.2 metric 5\s+missing/);
-    expect(text).toContain('ROUTE_MISSING');
+    expect(text).toMatch(/10\.30\.0\.0\/16 dev vpn0 table 10005 proto 88 src 10\.9\.0\.2 metric 5\s+missing \(replaced by protocol 4\)/);
+    expect(text).toContain('ROUTE_REPLACED');
     expect(text).toMatch(/0xc1a2b3d4\s+out\s+198\.51\.100\.7\s+203\.0\.113\.9/);
     expect(text).toContain('0x6/0xffffffff');
     expect(text).toMatch(/Policies[\s\S]*10\.20\.0\.0\/16/);
@@ -278,7 +278,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     // the rows are drawn anew after each Save; xfrmd's line comes with LuCI's next status poll
     const row = await rowText('old0', 'INVALID_MTU');
     expect(row).toContain('Error: The MTU is invalid');
-    expect(row).toContain("xfrmd: Error\nINVALID_MTU: old0: option mtu: '67' is outside 68..65535 (and 1 more problem)");
+    expect(row).toContain("xfrmd: Failed\nINVALID_MTU: old0: option mtu: '67' is outside 68..65535 (and 1 more problem)");
     await openDialog('old0');
     await page.waitForFunction(`xfrmdTest.flagged(${j(FIELDS)}).length > 0`, { timeout: 10_000 });
     expect(await flagged()).toEqual(['mtu', 'rule_priority']);

@@ -8,7 +8,7 @@
 // test/reconcile/*.netns.test.ts) and in the guest.
 import type { KernelEvents } from '../../src/daemon/daemon.ts';
 import { XFRMD_RTPROT, type AddressSpec, type RouteSpec, type RuleSpec, type XfrmLinkSpec } from '../../src/model.ts';
-import type { EspOffload, Kernel, KernelError, LinkState } from '../../src/reconcile/kernel.ts';
+import type { EspOffload, Kernel, KernelError, LinkState, PolicyState, SaState } from '../../src/reconcile/kernel.ts';
 import { addressKey, routeKey, ruleKey } from '../../src/reconcile/keys.ts';
 
 function kerr(code: string, extack?: string): KernelError {
@@ -33,6 +33,8 @@ export class FakeKernel implements Kernel {
     route: [] as Array<(r: RouteSpec) => void>,
     rule: [] as Array<(r: RuleSpec) => void>,
     overflow: [] as Array<() => void>,
+    foreign: [] as Array<(r: RouteSpec) => void>,
+    xfrm: [] as Array<() => void>,
   };
   /** what the daemon subscribes to; events arrive asynchronously, as from a socket */
   readonly events: KernelEvents = {
@@ -40,7 +42,19 @@ export class FakeKernel implements Kernel {
     onRouteDeleted: (cb) => void this.listeners.route.push(cb),
     onRuleDeleted: (cb) => void this.listeners.rule.push(cb),
     onOverflow: (cb) => void this.listeners.overflow.push(cb),
+    onForeignRoute: (cb) => void this.listeners.foreign.push(cb),
+    onXfrm: (cb) => void this.listeners.xfrm.push(cb),
   };
+
+  /** Forget every event listener (the process that registered them is gone). */
+  detachListeners(): void {
+    for (const l of Object.values(this.listeners)) l.length = 0;
+  }
+
+  /** an IKE daemon (the test) changed SAs */
+  xfrmChanged(): void {
+    for (const cb of this.listeners.xfrm) setImmediate(cb);
+  }
 
   private emitLink(action: 'new' | 'del', l: LinkState): void {
     const e = { action, index: l.index, name: l.name, up: l.up };
@@ -172,15 +186,16 @@ export class FakeKernel implements Kernel {
     this.enter('deleteAddress');
     if (!this.addresses.delete(addressKey(a))) throw kerr('EADDRNOTAVAIL');
   }
-  async dumpRoutes(protocol: number) {
+  async dumpRoutes(protocol?: number) {
     this.enter('dumpRoutes');
-    return [...this.routes.values()].filter((r) => r.protocol === protocol);
+    return [...this.routes.values()].filter((r) => protocol === undefined || r.protocol === protocol);
   }
   async addRoute(r: RouteSpec, o: { replace?: boolean } = {}) {
     this.enter('addRoute');
     if (r.dev && ![...this.links.values()].some((l) => l.name === r.dev)) throw kerr('ENODEV');
     if (this.routes.has(routeKey(r)) && !o.replace) throw kerr('EEXIST');
     this.routes.set(routeKey(r), r);
+    if (r.protocol !== XFRMD_RTPROT) for (const cb of this.listeners.foreign) setImmediate(() => cb(r));
   }
   /** like the kernel: a delete naming a protocol only removes a route of that protocol */
   async deleteRoute(r: RouteSpec) {
@@ -205,6 +220,13 @@ export class FakeKernel implements Kernel {
     if (!have || (r.protocol && have.protocol !== r.protocol)) throw kerr('ENOENT');
     this.rules.delete(ruleKey(r));
     if (have.protocol === XFRMD_RTPROT) for (const cb of this.listeners.rule) setImmediate(() => cb(have));
+  }
+  /** SAs and policies "an IKE daemon installed" (tests put them here) */
+  sas: SaState[] = [];
+  policies: PolicyState[] = [];
+  async xfrmState() {
+    this.enter('xfrmState');
+    return { sas: this.sas.map((x) => ({ ...x })), policies: this.policies.map((x) => ({ ...x })) };
   }
   async espOffload(dev: string) {
     this.enter('espOffload');

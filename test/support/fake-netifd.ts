@@ -141,8 +141,14 @@ export class FakeNetifd {
     for (const f of this.ifaces.values()) await this.publish(f);
   }
 
+  /** interfaces whose own ubus object answers NOT_FOUND, as while netifd re-registers its objects */
+  readonly unregistered = new Set<string>();
+
   private async publish(f: FakeIface): Promise<void> {
-    const bound = (fn: (f: FakeIface, req: UbusRequest) => unknown) => (req: UbusRequest) => fn(f, req);
+    const bound = (fn: (f: FakeIface, req: UbusRequest) => unknown) => (req: UbusRequest) => {
+      if (this.unregistered.has(f.name)) throw new UbusError(Status.NOT_FOUND);
+      return fn(f, req);
+    };
     await this.bus.addObject(`network.interface.${f.name}`, {
       notify_proto: { policy: NOTIFY_POLICY, handler: bound((f, req) => this.notifyProto(f, req)) },
       status: { handler: bound((f) => this.statusOf(f)) },

@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import type { AddressSpec, RouteSpec, RuleSpec, XfrmLinkSpec } from '../../src/model.ts';
 import { NetlinkKernel } from '../../src/netlink/kernel.ts';
-import type { EspOffload, Kernel, LinkState } from '../../src/reconcile/kernel.ts';
+import type { EspOffload, Kernel, LinkState, PolicyState, SaState } from '../../src/reconcile/kernel.ts';
 
 /** The veth peer of a stand-in device: `<name>p`, kept within IFNAMSIZ-1 (15) characters. */
 export function standinPeer(name: string): string {
@@ -84,7 +84,7 @@ export class StandinKernel implements Kernel {
   deleteAddress(a: AddressSpec): Promise<void> {
     return this.real.deleteAddress(a);
   }
-  dumpRoutes(protocol: number): Promise<RouteSpec[]> {
+  dumpRoutes(protocol?: number): Promise<RouteSpec[]> {
     return this.real.dumpRoutes(protocol);
   }
   addRoute(r: RouteSpec, o?: { replace?: boolean }): Promise<void> {
@@ -101,6 +101,9 @@ export class StandinKernel implements Kernel {
   }
   deleteRule(r: RuleSpec): Promise<void> {
     return this.real.deleteRule(r);
+  }
+  xfrmState(): Promise<{ sas: SaState[]; policies: PolicyState[] }> {
+    return this.real.xfrmState();
   }
   espOffload(dev: string): Promise<EspOffload | undefined> {
     return this.real.espOffload(dev);

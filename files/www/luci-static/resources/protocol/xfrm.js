@@ -306,21 +306,24 @@ function adoptGenericOptions(s) {
 
 /* ---------------------------------------------------------------- status */
 
+// the daemon's lifecycle states (src/daemon/lifecycle.ts)
 var PHASES = {
 	'up': [ 'success', _('Up') ],
 	'setting-up': [ 'notice', _('Setting up') ],
-	'waiting': [ 'notice', _('Waiting for the parent') ],
-	'error': [ 'danger', _('Error') ],
-	'down': [ 'notice', _('Down') ]
+	'repairing': [ 'notice', _('Repairing') ],
+	'waiting': [ 'notice', _('Waiting to retry') ],
+	'failed': [ 'danger', _('Failed') ],
+	'tearing-down': [ 'notice', _('Tearing down') ],
+	'idle': [ 'notice', _('Down') ]
 };
 
-// routes and rules: "text" (installed), or { text, state: 'installed'|'missing' }
+// addresses, routes and rules: { address|route|rule: "iproute2 text", present, replaced_by? }
 function entryText(e) {
-	return L.isObject(e) ? String(e.text) : String(e);
+	return L.isObject(e) ? String(e.route || e.rule || e.address) : String(e);
 }
 
 function entryMissing(e) {
-	return L.isObject(e) && e.state == 'missing';
+	return L.isObject(e) && e.present === false;
 }
 
 function countOf(list) {
@@ -340,7 +343,9 @@ function renderEntries(list) {
 		var li = E('li', { 'class': entryMissing(e) ? 'xfrmd-missing' : null }, E('code', entryText(e)));
 
 		if (entryMissing(e))
-			dom.append(li, [ ' ', E('strong', _('missing')) ]);
+			dom.append(li, [ ' ', E('strong', (e.replaced_by != null)
+				? _('missing (replaced by protocol %d)').format(e.replaced_by)
+				: _('missing')) ]);
 
 		return li;
 	}));
@@ -361,7 +366,7 @@ function renderTable(head, rows) {
 function renderSAs(sas) {
 	return renderTable([ _('SPI'), _('Direction'), _('Source'), _('Destination'), _('Traffic'), _('Output mark'), _('Offload') ],
 		sas.map(function(sa) {
-			var off = L.isObject(sa.offload) ? '%s (%s)'.format(sa.offload.dev, sa.offload.dir || '?') : _('none');
+			var off = L.isObject(sa.offload) ? '%s (%s%s)'.format(sa.offload.dev, sa.offload.dir || '?', sa.offload.packet ? ', ' + _('packet') : '') : _('none');
 			return [
 				E('code', String(sa.spi)), String(sa.dir || '?'), String(sa.src || '?'), String(sa.dst || '?'),
 				'%.2mB (%d %s)'.format(+sa.bytes || 0, +sa.packets || 0, _('Pkts.')),
@@ -392,7 +397,8 @@ function renderStatus(st) {
 	if (L.isObject(st.error))
 		items.push(_('Error'), E('span', { 'class': 'xfrmd-error' }, [ E('code', String(st.error.code)), ' ', String(st.error.message || '') ]));
 	if (st.device != null)
-		items.push(_('Device'), (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device));
+		items.push(_('Device'), [ (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device),
+			(st.present === false) ? E('strong', ' ' + _('missing')) : (st.link_up === false) ? E('strong', ' ' + _('down')) : '' ]);
 	if (st.ifid != null)
 		items.push(_('Interface ID'), '%d (0x%x)'.format(st.ifid, st.ifid));
 	if (L.isObject(st.parent))
@@ -405,8 +411,10 @@ function renderStatus(st) {
 			: _('%s; card: ESP offload %s, checksum offload %s').format(st.offload.mode, yesNo(st.offload.esp_hw_offload), yesNo(st.offload.esp_tx_csum_hw_offload)));
 	if (st.table != null)
 		items.push(_('Routing table'), String(st.table));
+	if (st.table6 != null)
+		items.push(_('IPv6 routing table'), String(st.table6));
 	if (Array.isArray(st.addresses))
-		items.push(_('Addresses'), st.addresses.length ? st.addresses.join(', ') : E('em', _('none')));
+		items.push(_('Addresses'), renderEntries(st.addresses));
 	if (Array.isArray(st.routes))
 		items.push(_('Routes'), renderEntries(st.routes));
 	if (Array.isArray(st.rules))
@@ -449,7 +457,7 @@ function renderRowStatus(st) {
 		parts.push(_('routes %s').format(countOf(st.routes)));
 	if (Array.isArray(st.rules) && st.rules.length)
 		parts.push(_('rules %s').format(countOf(st.rules)));
-	if (Array.isArray(st.sas))
+	if (Array.isArray(st.sas) && (st.sas.length || st.phase == 'up'))
 		parts.push(_('%d SAs').format(st.sas.length));
 
 	var node = E('span', {}, [ E('strong', 'xfrmd: '), parts.join(' · ') ]);
