@@ -4,13 +4,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Charon, esp, example, linkStats, newPsk, pingFrom, routingLoops, Scenario, sum, timing } from './ike.ts';
 import { kernelState, ours } from './kernel-state.ts';
-import { nsIp, stackAvailable, until } from './netifd-stack.ts';
+import { nsIp, until } from './netifd-stack.ts';
 
 const ROUTER = '192.0.2.1';
+
+/** The parts of `ubus call xfrmd status` these tests read. */
+interface Status {
+  phase: string;
+  device: string;
+  ifid: number;
+  routes: Array<{ route: string; present: boolean; replaced_by?: number }>;
+  sas: Array<{ spi: string; dir?: string; src: string; dst: string; proto: string; mode: string; bytes: number; packets: number; output_mark?: string }>;
+  policies: Array<{ dir: string; src: string; dst: string; action: string }>;
+  hints: Array<{ code: string; message: string }>;
+}
 const out = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.src === ROUTER);
 const inb = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.dst === ROUTER);
 
-describe.skipIf(!stackAvailable())('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () => {
+describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () => {
   let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
@@ -54,6 +65,15 @@ describe.skipIf(!stackAvailable())('site to site: strongSwan over xfrmd, IPv4 an
     // install_routes = no, routing_table = 0: no table 220, no rule of charon's
     const s = await kernelState(sc.nl);
     expect(s.lines.filter((l) => / (table|lookup) 220\b/.test(l))).toEqual([]);
+    // xfrmd's status reads the same from the kernel; netifd's data carries the summary
+    const st = (await sc.stack.xfrmdStatus('s2s')) as unknown as Status;
+    console.log(`status of a live tunnel: ${JSON.stringify(st)}`);
+    expect(st).toMatchObject({ phase: 'up', device: 's2s', ifid: 1, parent: { interface: 'wan', device: 'wan0' }, hints: [] });
+    expect(st.sas.map((x) => `${x.dir} ${x.src}>${x.dst} ${x.proto} ${x.mode}`).sort()).toEqual([`in 203.0.113.2>${ROUTER} esp tunnel`, `out ${ROUTER}>203.0.113.2 esp tunnel`]);
+    expect(st.policies.map((x) => `${x.dir} ${x.src}>${x.dst} ${x.action}`).sort()).toEqual(pol.map((x) => `${x} allow`));
+    expect(st.routes.map((r) => `${r.route.split(' table')[0]} ${r.present}`)).toEqual(['10.20.0.0/24 dev s2s true', '-6 fd00:20::/64 dev s2s true']);
+    await until(async () => JSON.stringify((await sc.stack.dump()).get('s2s')?.data ?? {}).includes('"sa_out":1'), "netifd's data: the SA summary", 10_000, 200);
+    expect((await sc.stack.dump()).get('s2s')?.data).toMatchObject({ sa_in: 1, sa_out: 1, sa_offloaded: 0 });
   });
 
   it('ping from the LAN host through the tunnel in both families; ESP leaves via the parent; counters rise; no routing loop', async () => {
@@ -108,7 +128,7 @@ describe.skipIf(!stackAvailable())('site to site: strongSwan over xfrmd, IPv4 an
   });
 });
 
-describe.skipIf(!stackAvailable())('road warrior, full tunnel: the VPN server only behind the default route, exempt mark on the SA and on IKE', () => {
+describe('road warrior, full tunnel: the VPN server only behind the default route, exempt mark on the SA and on IKE', () => {
   let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
@@ -147,6 +167,9 @@ describe.skipIf(!stackAvailable())('road warrior, full tunnel: the VPN server on
     expect(sas.length).toBe(2);
     const pol = (await sc.nl.dumpPolicies({ ifId: 5 })).map((p) => `${p.dir} ${p.sel.src.addr}/${p.sel.src.len}>${p.sel.dst.addr}/${p.sel.dst.len}`).sort();
     expect(pol).toEqual(['fwd 0.0.0.0/0>10.50.0.2/32', 'fwd ::/0>fd50::2/128', 'in 0.0.0.0/0>10.50.0.2/32', 'in ::/0>fd50::2/128', 'out 10.50.0.2/32>0.0.0.0/0', 'out fd50::2/128>::/0']);
+    const st = (await sc.stack.xfrmdStatus('rw')) as unknown as Status;
+    expect(st.sas.find((x) => x.dir === 'out')?.output_mark).toBe('0x6/0xffffffff');
+    expect(st.hints).toEqual([]);
   });
 
   it('the router reaches the internet behind the server in both families; ESP leaves via wan0; counters rise; no routing loop', async () => {
@@ -189,6 +212,10 @@ describe.skipIf(!stackAvailable())('road warrior, full tunnel: the VPN server on
     expect(dev1.collisions - dev0.collisions).toBe(v4.sent);
     expect(routingLoops()).toBeGreaterThan(loops);
     expect(out(after).packets).toBe(out(before).packets);
+    // xfrmd's status names the trap
+    const st = (await sc.stack.xfrmdStatus('rw')) as unknown as Status;
+    expect(st.hints.map((h) => h.code)).toEqual(['SA_WITHOUT_EXEMPT_MARK']);
+    expect(st.hints[0]?.message).toContain('set_mark_out = 0x6');
     loops0 = routingLoops();
     // back to the README's configuration
     await reload(example('road-warrior', 'swanctl.conf', { PSK: psk }));
@@ -213,7 +240,7 @@ describe.skipIf(!stackAvailable())('road warrior, full tunnel: the VPN server on
   });
 });
 
-describe.skipIf(!stackAvailable())('routed VPN: the same remote subnet through two tunnels to two gateways, chosen by source', () => {
+describe('routed VPN: the same remote subnet through two tunnels to two gateways, chosen by source', () => {
   let done = (): number => 0;
   const psk = [newPsk(), newPsk()];
   let sc: Scenario;

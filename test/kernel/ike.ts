@@ -15,7 +15,7 @@ import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFi
 import { join } from 'node:path';
 import { Netlink, type SAInfo } from '../../src/netlink/index.ts';
 import { run, sh, Netns, type RunResult } from './lib.ts';
-import { NetifdStack, repo, until } from './netifd-stack.ts';
+import { NetifdStack, repo, until, WAN } from './netifd-stack.ts';
 
 export const EXAMPLES = join(repo, 'examples/ike');
 export const LIBRESWAN = join(repo, '.cache/libreswan');
@@ -125,16 +125,6 @@ export class Net {
   }
 }
 
-/** netifd's WAN section of the router: static, the peer only behind the default gateway. */
-export const WAN = `
-config interface 'wan'
-\toption device 'wan0'
-\toption proto 'static'
-\toption ipaddr '192.0.2.1'
-\toption netmask '255.255.255.0'
-\toption gateway '192.0.2.254'
-`;
-
 interface Proc {
   proc: ChildProcess;
   exited: Promise<number | null>;
@@ -227,6 +217,7 @@ export class Charon {
 
   /** Starts charon and loads swanctl.conf (start_action = start children initiate now). */
   async start(): Promise<void> {
+    if (this.running) throw new Error(`charon ${this.o.name} is running already`);
     const fd = openSync(join(logDir(this.o.name), 'charon.stderr'), 'a');
     // `ip netns exec` gives a mount namespace of its own: the tmpfs on /run stays in there
     this.p = track(
@@ -321,6 +312,9 @@ export interface PlutoOptions {
   secrets: string;
 }
 
+/** What pluto logs when a connection cannot come up. */
+const PLUTO_FAILED = /[^\n]*(failed with error notification|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|state transition [^\n]* failed)[^\n]*/;
+
 /** One pluto (libreswan's IKE daemon) run the way `ipsec start` runs it, with its own files. */
 export class Pluto {
   readonly dir: string;
@@ -363,6 +357,7 @@ export class Pluto {
 
   /** pluto, then every connection of ipsec.conf added (and started where auto=start). */
   async start(): Promise<void> {
+    if (this.running) throw new Error(`pluto ${this.o.name} is running already`);
     const fd = openSync(join(logDir(this.o.name), 'pluto.stderr'), 'a');
     const d = this.dir;
     this.p = track(
@@ -394,9 +389,18 @@ export class Pluto {
   }
 
   /** Waits until the log says `"<conn>" … established Child SA` (the n-th time). */
-  async established(conn: string, times = 1, ms = 90_000): Promise<void> {
+  async established(conn: string, times = 1, ms = 45_000): Promise<void> {
     const re = new RegExp(`"${conn}"[^\\n]*established Child SA`, 'g');
-    await until(() => (this.logText().match(re) ?? []).length >= times, `pluto ${this.o.name}: ${conn} established`, ms, 100).catch((e: Error) => {
+    await until(
+      () => {
+        const text = this.logText();
+        if (PLUTO_FAILED.test(text)) throw new Error(`pluto ${this.o.name} failed: ${PLUTO_FAILED.exec(text)?.[0]}`);
+        return (text.match(re) ?? []).length >= times;
+      },
+      `pluto ${this.o.name}: ${conn} established`,
+      ms,
+      100,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${this.logText().slice(-4000)}`);
     });
   }
