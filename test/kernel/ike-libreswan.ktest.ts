@@ -108,6 +108,8 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     // _updown ran `ip route replace 10.20.0.0/24 dev ipsec2`: the route is xfrmd's again afterwards
     await until(async () => ours(await kernelState(sc.nl)).join('\n') === ours(before).join('\n'), "xfrmd's routes as before", 30_000, 200);
     expect(sc.stack.daemonLog()).toMatch(/took over the equivalent route 10\.20\.0\.0\/24/);
+    // and _updown's IPv6 route handling runs `ip -4 route` (libreswan 4.10)
+    expect(pluto.logText()).toMatch(/doroute "ip -4 route replace fd00:20::\/64 [^"]*" failed \(Error: inet prefix is expected/);
     const st = await status();
     expect(st.phase).toBe('up');
     expect(st.routes.every((r) => r.present)).toBe(true);

@@ -50,7 +50,7 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
   });
 
   it("IKE comes up; the SAs and all policies (in/out/fwd, v4 and v6) carry the section's if_id; charon installed no route or rule", async () => {
-    await charon.established('s2s');
+    await charon.established('s2s_net');
     const sas = await esp(sc.nl, 1);
     expect(sas.map((s) => `${s.src}>${s.dst}`).sort()).toEqual([`${ROUTER}>203.0.113.2`, `203.0.113.2>${ROUTER}`]);
     const pol = (await sc.nl.dumpPolicies({ ifId: 1 })).map((p) => `${p.dir} ${p.sel.src.addr}/${p.sel.src.len}>${p.sel.dst.addr}/${p.sel.dst.len}`).sort();
@@ -67,7 +67,6 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
     expect(s.lines.filter((l) => / (table|lookup) 220\b/.test(l))).toEqual([]);
     // xfrmd's status reads the same from the kernel; netifd's data carries the summary
     const st = (await sc.stack.xfrmdStatus('s2s')) as unknown as Status;
-    console.log(`status of a live tunnel: ${JSON.stringify(st)}`);
     expect(st).toMatchObject({ phase: 'up', device: 's2s', ifid: 1, parent: { interface: 'wan', device: 'wan0' }, hints: [] });
     expect(st.sas.map((x) => `${x.dir} ${x.src}>${x.dst} ${x.proto} ${x.mode}`).sort()).toEqual([`in 203.0.113.2>${ROUTER} esp tunnel`, `out ${ROUTER}>203.0.113.2 esp tunnel`]);
     expect(st.policies.map((x) => `${x.dir} ${x.src}>${x.dst} ${x.action}`).sort()).toEqual(pol.map((x) => `${x} allow`));
@@ -93,6 +92,9 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
     expect(dev.tx).toBeGreaterThanOrEqual(6);
     expect(dev.collisions).toBe(0);
     expect(routingLoops()).toBe(loops0);
+    const st = (await sc.stack.xfrmdStatus('s2s')) as unknown as Status;
+    console.log(`status of a live tunnel: ${JSON.stringify(st)}`);
+    expect(st.sas.map((x) => `${x.dir} ${x.packets}`).sort()).toEqual([`in ${inb(after).packets}`, `out ${out(after).packets}`]);
   });
 
   it("restarting charon leaves xfrmd's device (same ifindex), routes and rules alone; the tunnel comes back by itself", async () => {
@@ -103,7 +105,7 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
     expect(ours(between)).toEqual(ours(was));
     expect(between.ifindex.get('s2s')).toBe(was.ifindex.get('s2s'));
     await charon.start();
-    await charon.established('s2s', 2);
+    await charon.established('s2s_net', 2);
     const now = await kernelState(sc.nl);
     expect(ours(now)).toEqual(ours(was));
     expect(now.ifindex.get('s2s')).toBe(was.ifindex.get('s2s'));
@@ -160,7 +162,7 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
 
   it('IKE comes up through it (socket fwmark); the outbound SA carries the exempt mark as output mark and the if_id', async () => {
     charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'rw-router', swanctl: example('road-warrior', 'swanctl.conf', { PSK: psk }), strongswan: example('road-warrior', 'strongswan.conf') }));
-    await charon.established('rw');
+    await charon.established('rw_all');
     const sas = await esp(sc.nl, 5);
     const o = sas.find((s) => s.src === ROUTER);
     expect(o?.setMark).toEqual({ value: 6, mask: 0xffffffff });
@@ -170,6 +172,11 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
     const st = (await sc.stack.xfrmdStatus('rw')) as unknown as Status;
     expect(st.sas.find((x) => x.dir === 'out')?.output_mark).toBe('0x6/0xffffffff');
     expect(st.hints).toEqual([]);
+    // kernel-netlink.fwmark = !0x6 comes with charon's rule to its (empty) table 220
+    const lines = (await kernelState(sc.nl)).lines;
+    expect(lines.filter((l) => / lookup 220\b/.test(l)).map((l) => l.replace(/ proto \d+$/, ''))).toEqual(['-6 rule prio 220 not fwmark 0x6/0xffffffff lookup 220', 'rule prio 220 not fwmark 0x6/0xffffffff lookup 220']);
+    expect(lines.filter((l) => / table 220\b/.test(l))).toEqual([]);
+    expect(charon.logText()).toMatch(/sending packet: from 192\.0\.2\.1\[500\] to 203\.0\.113\.2\[500\]/);
   });
 
   it('the router reaches the internet behind the server in both families; ESP leaves via wan0; counters rise; no routing loop', async () => {
@@ -189,11 +196,11 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
 
   it('without set_mark_out the encrypted packets loop back into the tunnel ("Local routing loop"): what the exempt mark is for', async () => {
     const reload = async (text: string) => {
-      const n = charon.count('rw');
+      const n = charon.count('rw_all');
       charon.setSwanctl(text);
       charon.swanctl('--terminate', '--ike', 'rw');
       charon.swanctl('--load-all', '--noprompt'); // changed: start_action = start initiates again
-      await charon.established('rw', n + 1);
+      await charon.established('rw_all', n + 1);
     };
     await reload(example('road-warrior', 'swanctl.conf', { PSK: psk }).replace(/^\s*set_mark_out = .*$/m, ''));
     const o = (await esp(sc.nl, 5)).find((s) => s.src === ROUTER);
@@ -224,13 +231,16 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
 
   it('restarting charon leaves the device, its ifindex, the routes and rules alone; ifdown then removes all of it while charon runs', async () => {
     const was = await kernelState(sc.nl);
-    const n = charon.count('rw');
+    const n = charon.count('rw_all');
     await charon.stop();
     await charon.start();
-    await charon.established('rw', n + 1);
+    await charon.established('rw_all', n + 1);
     const now = await kernelState(sc.nl);
     expect(ours(now)).toEqual(ours(was));
     expect(now.ifindex.get('rw')).toBe(was.ifindex.get('rw'));
+    const addrs = (k: typeof now) => k.lines.filter((l) => l.startsWith('addr rw '));
+    expect(addrs(now)).toEqual(['addr rw 10.50.0.2/32', 'addr rw fd50::2/128']);
+    expect(addrs(now)).toEqual(addrs(was));
     expect(pingFrom(sc.net.router, '198.51.100.1', { count: 1 }).ok).toBe(true);
     await sc.stack.ifdown('rw');
     await sc.stack.waitDown(['rw']);
@@ -271,8 +281,8 @@ describe('routed VPN: the same remote subnet through two tunnels to two gateways
   });
 
   it('both tunnels up, each SA pair on its own if_id', async () => {
-    await charon.established('dc1');
-    await charon.established('dc2');
+    await charon.established('dc1_net');
+    await charon.established('dc2_net');
     expect((await esp(sc.nl, 11)).map((s) => s.dst).sort()).toEqual([ROUTER, '203.0.113.2']);
     expect((await esp(sc.nl, 12)).map((s) => s.dst).sort()).toEqual([ROUTER, '203.0.113.3']);
   });

@@ -45,6 +45,8 @@ describe('offload where it cannot work: refused with a code', () => {
     const d = await stack.waitFor('both refused', (m) => ['crypto0', 'packet0'].every((n) => (m.get(n)?.errors?.length ?? 0) > 0 && !m.get(n)?.pending));
     expect(d.get('crypto0')?.errors?.[0]).toMatchObject({ code: 'OFFLOAD_UNSUPPORTED' });
     expect(d.get('packet0')?.errors?.[0]).toMatchObject({ code: 'OFFLOAD_UNSUPPORTED' });
+    // not retried: netifd's restarts are blocked until the configuration changes
+    expect(d.get('crypto0')?.autostart).toBe(false);
     const crypto = (await stack.xfrmdStatus('crypto0')) as unknown as Status;
     expect(crypto.error?.message).toContain('wan0 has no esp-hw-offload');
     const packet = (await stack.xfrmdStatus('packet0')) as unknown as Status;
@@ -119,7 +121,7 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
   });
 
   it('strongSwan with hw_offload = yes: both SAs offloaded to wan0 (the driver holds them; status and netifd say so)', async () => {
-    await charon.established('vpn');
+    await charon.established('vpn_net');
     const sas = await esp(sc.nl, 7);
     expect(sas.map((s) => s.offload?.ifindex)).toEqual([wan.ifindex, wan.ifindex]);
     const listing = wan.ipsec();
@@ -129,6 +131,10 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
     expect(st.sas.map((s) => `${s.dir} ${JSON.stringify(s.offload)}`).sort()).toEqual(['in {"dev":"wan0","dir":"in","packet":false}', 'out {"dev":"wan0","dir":"out","packet":false}']);
     expect(st.hints).toEqual([]);
     await until(async () => JSON.stringify((await sc.stack.dump()).get('vpn')?.data ?? {}).includes('"sa_offloaded":2'), "netifd's data: 2 SAs offloaded", 10_000, 200);
+    // what an admin sees on the router
+    const ipx = sc.net.router.ip('xfrm', 'state');
+    expect(ipx).toMatch(/crypto offload parameters: dev wan0 dir out/);
+    expect(ipx).toMatch(/crypto offload parameters: dev wan0 dir in/);
   });
 
   it('packets into the XFRM interface reach the driver with their SA (tx counter); netdevsim encrypts nothing, so the peer drops them', async () => {
@@ -146,11 +152,11 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
   });
 
   it('the child without hw_offload: SAs in software, and status points at it (OFFLOAD_NOT_USED)', async () => {
-    const n = charon.count('vpn');
+    const n = charon.count('vpn_net');
     charon.setSwanctl(example('offload', 'swanctl.conf', { PSK: psk }).replace(/^\s*hw_offload = yes$/m, ''));
     charon.swanctl('--terminate', '--ike', 'vpn');
     charon.swanctl('--load-all', '--noprompt');
-    await charon.established('vpn', n + 1);
+    await charon.established('vpn_net', n + 1);
     expect((await esp(sc.nl, 7)).map((s) => s.offload)).toEqual([undefined, undefined]);
     expect(wan.ipsec().count).toBe(0);
     const st = await status();
@@ -160,7 +166,7 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
     charon.setSwanctl(example('offload', 'swanctl.conf', { PSK: psk }));
     charon.swanctl('--terminate', '--ike', 'vpn');
     charon.swanctl('--load-all', '--noprompt');
-    await charon.established('vpn', n + 2);
+    await charon.established('vpn_net', n + 2);
     expect(wan.ipsec().count).toBe(2);
   });
 
@@ -179,10 +185,10 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
     await until(async () => ours(await kernelState(sc.nl)).join('\n') === ours(was).join('\n'), 'the same routes and device as before', 60_000, 200);
     expect((await status()).parent).toMatchObject({ device: 'wan0', ifindex: wan.ifindex });
     // charon does not hear of SAs the kernel dropped: the admin (or DPD) starts the child again
-    const n = charon.count('vpn');
+    const n = charon.count('vpn_net');
     charon.swanctl('--terminate', '--ike', 'vpn');
-    charon.swanctl('--initiate', '--child', 'vpn', '--timeout', '30');
-    await charon.established('vpn', n + 1);
+    charon.swanctl('--initiate', '--child', 'vpn_net', '--timeout', '30');
+    await charon.established('vpn_net', n + 1);
     const sas = await esp(sc.nl, 7);
     expect(sas.map((s) => s.offload?.ifindex)).toEqual([wan.ifindex, wan.ifindex]);
     expect(wan.ipsec().count).toBe(2);
@@ -237,17 +243,17 @@ describe.runIf(KERNEL === '6.12')('the same child over a WAN without ESP offload
 
   it('hw_offload = yes: charon cannot offload to wan0 and the CHILD_SA fails; nothing is installed', async () => {
     charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'nooffload-router', swanctl: example('offload', 'swanctl.conf', { PSK: psk }), strongswan: example('offload', 'strongswan.conf') }));
-    await expect(charon.established('vpn')).rejects.toThrow(/unable to install [^\n]*IPsec SA/);
+    await expect(charon.established('vpn_net')).rejects.toThrow(/unable to install [^\n]*IPsec SA/);
     expect(await esp(sc.nl, 7)).toEqual([]);
   });
 
   it('hw_offload = auto: the same SAs in software, traffic flows; status shows neither offload nor a hint', async () => {
     charon.forgetFailures();
-    const n = charon.count('vpn');
+    const n = charon.count('vpn_net');
     charon.setSwanctl(example('offload', 'swanctl.conf', { PSK: psk }).replace('hw_offload = yes', 'hw_offload = auto'));
     charon.swanctl('--terminate', '--ike', 'vpn');
     charon.swanctl('--load-all', '--noprompt');
-    await charon.established('vpn', n + 1);
+    await charon.established('vpn_net', n + 1);
     expect((await esp(sc.nl, 7)).map((s) => s.offload)).toEqual([undefined, undefined]);
     const r = pingFrom(sc.net.lan!, '10.20.0.1', { count: 2 });
     expect(r.ok, r.stdout + r.stderr).toBe(true);
