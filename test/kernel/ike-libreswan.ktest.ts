@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { esp, example, linkStats, newPsk, pingFrom, Pluto, routingLoops, Scenario, sum, timing } from './ike.ts';
 import { kernelState, ours, type KernelState } from './kernel-state.ts';
-import { until } from './netifd-stack.ts';
+import { until, WAN } from './netifd-stack.ts';
 
 const ROUTER = '192.0.2.1';
 const IFID = 2;
@@ -138,5 +138,27 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     const v4 = pingFrom(sc.net.lan!, '10.20.0.1', { count: 2 });
     expect(v4.ok, v4.stdout + v4.stderr).toBe(true);
     expect(routingLoops()).toBe(loops0);
+  });
+
+  it("the ipsec1 trap of libreswan up to 5.0, seen: with a section ipsec1, pluto cannot use ipsec2 either (status: LIBRESWAN_IPSEC1) and `ipsec stop` deletes ipsec1; xfrmd makes it again", async () => {
+    await pluto.shutdown();
+    const ipsec1 = "\nconfig interface 'ipsec1'\n\toption proto 'xfrm'\n\toption ifid '1'\n\toption tunlink 'wan'\n";
+    sc.stack.writeNetwork(WAN + example('libreswan', 'network') + ipsec1);
+    await sc.stack.reload();
+    await sc.stack.waitUp(['ipsec1', 'ipsec2']);
+    const idx = (await kernelState(sc.nl)).ifindex.get('ipsec1');
+    const st = (await sc.stack.xfrmdStatus('ipsec1')) as unknown as Status;
+    expect(st.hints.map((h) => h.code)).toEqual(['LIBRESWAN_IPSEC1']);
+    const from = pluto.logText().length;
+    await pluto.start();
+    await until(() => /failed to add connection: ipsec-interface=2 not supported/.test(pluto.logText().slice(from)), 'pluto refusing the connections', 20_000, 100);
+    expect(pluto.logText().slice(from)).toMatch(/conflict ipsec1 already exist/);
+    await pluto.shutdown();
+    await until(async () => {
+      const i = (await kernelState(sc.nl)).ifindex.get('ipsec1');
+      return i !== undefined && i !== idx;
+    }, 'ipsec1 made again by xfrmd', 30_000, 200);
+    expect(sc.stack.daemonLog()).toMatch(/"iface":"ipsec1"[^\n]*device removed by someone else/);
+    expect((await sc.stack.dump()).get('ipsec1')?.up).toBe(true);
   });
 });
