@@ -29,7 +29,7 @@
 //   repair          –             re-apply       –                –
 //   parent-up       –             recreate ²     retry now        –
 //   parent-gone     –             fail (transient PARENT_GONE)    –
-//   summary         –             tell netifd (keep)  –             –
+//   summary         –             tell netifd    –                –
 //   ¹ or just bring it up and re-apply, if it was only set down   ² only if its ifindex changed
 // setting-up, repairing and tearing-down are seen only by status: the queue runs one
 // handler at a time, and each ends in one of the four states above.
