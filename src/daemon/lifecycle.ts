@@ -29,7 +29,7 @@
 //   repair          –             re-apply       –                –
 //   parent-up       –             recreate ²     retry now        –
 //   parent-gone     –             fail (transient PARENT_GONE)    –
-//   summary         –             tell netifd (keep)  –             –
+//   summary         –             tell netifd    –                –
 //   ¹ or just bring it up and re-apply, if it was only set down   ² only if its ifindex changed
 // setting-up, repairing and tearing-down are seen only by status: the queue runs one
 // handler at a time, and each ends in one of the four states above.
@@ -85,6 +85,9 @@ export interface LifecycleContext {
   /** a repair (with a fresh dump) after `ms` */
   repairLater(name: string, ms: number): void;
 }
+
+/** How long after a teardown netifd has settled (its own set-up attempt done). */
+const ERROR_REPEAT_MS = 1000;
 
 /** netifd's data before we have counted any SA */
 const NO_SAS: Readonly<Record<string, number>> = { sa_in: 0, sa_out: 0, sa_offloaded: 0 };
@@ -337,11 +340,21 @@ export class Lifecycle {
     if (was === 'waiting' || was === 'failed') {
       // netifd tears down after we reported the failure; the error (and a retry) stay
       this.state = was;
+      // Once down, netifd sets the (unavailable) interface up again, which clears the errors
+      // and records its own NO_DEVICE: say ours again after that, so `ifstatus` tells why.
+      if (was === 'waiting' && this.error) this.repeatError(this.error);
       return;
     }
     this.state = 'idle';
     this.error = removed ? undefined : { code: 'TEARDOWN_INCOMPLETE', message: 'some objects could not be removed (see the log); they are removed at the next setup or resync' };
     this.log.info('down');
+  }
+
+  private repeatError(err: { code: string; message: string }): void {
+    const t = setTimeout(() => {
+      if (this.state === 'waiting' && this.error === err) void this.ctx.netifd.error(this.name, err.code, err.message, false).catch(() => undefined);
+    }, ERROR_REPEAT_MS);
+    t.unref();
   }
 
   /** Remove what the record says we own; false (record kept, so a later pass retries) if anything resisted. */

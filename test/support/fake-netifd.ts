@@ -14,6 +14,8 @@
 //    netifd sets them up again at once, where their new dependency makes them
 //    unavailable until it is back;
 //  - action 7 (setup failed) tears down; link-up false marks the link lost;
+//  - interface_set_up (ifup, autostart after a teardown) clears the errors and, while the
+//    interface is unavailable, records netifd's own NO_DEVICE error instead of setting up;
 //  - a failed setup is retried at once, in a tight loop, while autostart is on
 //    (capped here so a test cannot hang).
 import { BlobmsgType } from '../../src/ubus/wire.ts';
@@ -275,13 +277,20 @@ export class FakeNetifd {
     if (available && f.autostart && f.state === 'down' && f.sm === 'idle') void this.setup(f);
   }
 
-  /** `ifup`: autostart back on, errors cleared, set up. */
+  /** `ifup`: autostart back on, then interface_set_up. */
   async ifup(name: string): Promise<void> {
     const f = this.ifaces.get(name);
     if (!f) return;
     f.autostart = true;
+    await this.setUp(f);
+  }
+
+  /** interface_set_up(): errors cleared; set up if available, else netifd's own NO_DEVICE error. */
+  private async setUp(f: FakeIface): Promise<void> {
+    if (f.state !== 'down' || f.sm !== 'idle') return;
     f.errors = [];
-    if (f.state === 'down' && f.sm === 'idle' && f.available) await this.setup(f);
+    if (f.available) await this.setup(f);
+    else f.errors.push({ subsystem: 'interface', code: 'NO_DEVICE', data: [] });
   }
 
   async ifdown(name: string): Promise<void> {
@@ -350,8 +359,8 @@ export class FakeNetifd {
     f.ip6addr = [];
     if (wasUp) await this.bus.send('network.interface', { action: 'ifdown', interface: f.name }).catch(() => undefined);
     this.dependencyChanged(f);
-    // netifd restarts a failed interface at once while autostart is on.
-    if (f.autostart && f.available && f.setups < MAX_RETRIES) queueMicrotask(() => void this.setup(f));
+    // netifd sets an interface up again at once while autostart is on (a failed one too: the tight loop)
+    if (f.autostart && f.setups < MAX_RETRIES) queueMicrotask(() => void this.setUp(f));
   }
 
   /** IFPEV_LINK_LOST: an interface that is up goes back to setting up. */
