@@ -4,7 +4,7 @@
 // that advice _updown replaces the route when the tunnel comes up and deletes it on `ipsec stop`,
 // and xfrmd takes it back / puts it back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { esp, example, linkStats, newPsk, pingFrom, Pluto, routingLoops, Scenario, sum, timing } from './ike.ts';
+import { esp, example, linkStats, newPsk, pingFrom, Pluto, Scenario, SITE, sum } from './ike.ts';
 import { kernelState, ours, type KernelState } from './kernel-state.ts';
 import { until, WAN } from './netifd-stack.ts';
 
@@ -20,23 +20,17 @@ interface Status {
 }
 
 describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', () => {
-  let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
   let pluto: Pluto;
   let before: KernelState;
-  let loops0 = 0;
   const status = async () => (await sc.stack.xfrmdStatus('ipsec2')) as unknown as Status;
 
   beforeAll(async () => {
-    done = timing('libreswan, site to site');
-    loops0 = routingLoops();
     sc = await Scenario.start({
       name: 'lsw',
-      net: {
-        peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
-        lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
-      },
+      label: 'libreswan, site to site',
+      net: SITE,
       network: example('libreswan', 'network'),
       up: ['ipsec2'],
       // the strongSwan gateway of the site-to-site scenario: its child takes either family
@@ -45,10 +39,7 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     before = await kernelState(sc.nl);
   });
 
-  afterAll(async () => {
-    await sc?.close();
-    done();
-  });
+  afterAll(() => sc?.close());
 
   it("pluto takes xfrmd's ipsec2 as it is (same ifindex, nothing added or removed); both families come up with if_id 2 and output mark 2", async () => {
     pluto = sc.own(await Pluto.start({ ns: sc.net.router, name: 'lsw-router', conf: example('libreswan', 'ipsec.conf'), secrets: example('libreswan', 'ipsec.secrets', { PSK: psk }) }));
@@ -83,7 +74,7 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     const o = (l: typeof a) => sum(l, (s) => s.src === ROUTER).packets;
     expect(o(a) - o(b)).toBe(4);
     expect(linkStats(sc.net.router, 'ipsec2').collisions).toBe(0);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
   });
 
   it("`ipsec stop` and a new start leave the device (same ifindex) and xfrmd's routes as they were (leftupdown=%disabled)", async () => {
@@ -137,7 +128,7 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     await until(async () => ours(await kernelState(sc.nl)).length === ours(before).length, "xfrmd's objects back", 60_000, 200);
     const v4 = pingFrom(sc.net.lan!, '10.20.0.1', { count: 2 });
     expect(v4.ok, v4.stdout + v4.stderr).toBe(true);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
   });
 
   it("the ipsec1 trap of libreswan up to 5.0, seen: with a section ipsec1, pluto cannot use ipsec2 either (status: LIBRESWAN_IPSEC1) and `ipsec stop` deletes ipsec1; xfrmd makes it again", async () => {

@@ -2,7 +2,7 @@
 // (netifd-stack.ts) with the README's configurations (examples/ike/), the other end a plain
 // policy-based strongSwan responder reached only through the router's default route (ike.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Charon, esp, example, linkStats, newPsk, pingFrom, routingLoops, Scenario, sum, timing } from './ike.ts';
+import { esp, example, linkStats, newPsk, pingFrom, routingLoops, Scenario, SITE, sum, type Charon } from './ike.ts';
 import { kernelState, ours } from './kernel-state.ts';
 import { nsIp, until } from './netifd-stack.ts';
 
@@ -22,32 +22,23 @@ const out = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.src === 
 const inb = (sas: Awaited<ReturnType<typeof esp>>) => sum(sas, (s) => s.dst === ROUTER);
 
 describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () => {
-  let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
   let charon: Charon;
-  let loops0 = 0;
 
   beforeAll(async () => {
-    done = timing('site to site (strongSwan)');
-    loops0 = routingLoops();
     sc = await Scenario.start({
       name: 's2s',
-      net: {
-        peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
-        lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
-      },
+      label: 'site to site (strongSwan)',
+      net: SITE,
       network: example('site-to-site', 'network'),
       up: ['s2s'],
       peers: [example('site-to-site', 'peer-swanctl.conf', { PSK: psk })],
     });
-    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 's2s-router', swanctl: example('site-to-site', 'swanctl.conf', { PSK: psk }), strongswan: example('site-to-site', 'strongswan.conf') }));
+    charon = await sc.charon('site-to-site', { PSK: psk });
   });
 
-  afterAll(async () => {
-    await sc?.close();
-    done();
-  });
+  afterAll(() => sc?.close());
 
   it("IKE comes up; the SAs and all policies (in/out/fwd, v4 and v6) carry the section's if_id; charon installed no route or rule", async () => {
     await charon.established('s2s_net');
@@ -91,7 +82,7 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
     const dev = linkStats(sc.net.router, 's2s');
     expect(dev.tx).toBeGreaterThanOrEqual(6);
     expect(dev.collisions).toBe(0);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
     const st = (await sc.stack.xfrmdStatus('s2s')) as unknown as Status;
     console.log(`status of a live tunnel: ${JSON.stringify(st)}`);
     expect(st.sas.map((x) => `${x.dir} ${x.packets}`).sort()).toEqual([`in ${inb(after).packets}`, `out ${out(after).packets}`]);
@@ -126,22 +117,19 @@ describe('site to site: strongSwan over xfrmd, IPv4 and IPv6 inside IPv4', () =>
     const v4 = pingFrom(sc.net.lan!, '10.20.0.1', { count: 2 });
     expect(v4.ok, v4.stdout).toBe(true);
     expect(pingFrom(sc.net.lan!, 'fd00:20::1', { count: 2 }).ok).toBe(true);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
   });
 });
 
 describe('road warrior, full tunnel: the VPN server only behind the default route, exempt mark on the SA and on IKE', () => {
-  let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
   let charon: Charon;
-  let loops0 = 0;
 
   beforeAll(async () => {
-    done = timing('road warrior, full tunnel (strongSwan)');
-    loops0 = routingLoops();
     sc = await Scenario.start({
       name: 'rw',
+      label: 'road warrior, full tunnel (strongSwan)',
       // the server's side of the internet: 198.51.100.1 and 2001:db8:100::1 behind it
       net: { peers: [{ addr: '203.0.113.2', lan: ['198.51.100.1/24', '2001:db8:100::1/64'] }] },
       network: example('road-warrior', 'network'),
@@ -150,10 +138,7 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
     });
   });
 
-  afterAll(async () => {
-    await sc?.close();
-    done();
-  });
+  afterAll(() => sc?.close());
 
   it('the full tunnel takes the route to the VPN server itself; only the exempt mark escapes it', () => {
     expect(nsIp(sc.net.router, 'route', 'get', '203.0.113.2')).toContain('dev rw');
@@ -161,7 +146,7 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
   });
 
   it('IKE comes up through it (socket fwmark); the outbound SA carries the exempt mark as output mark and the if_id', async () => {
-    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'rw-router', swanctl: example('road-warrior', 'swanctl.conf', { PSK: psk }), strongswan: example('road-warrior', 'strongswan.conf') }));
+    charon = await sc.charon('road-warrior', { PSK: psk });
     await charon.established('rw_all');
     const sas = await esp(sc.nl, 5);
     const o = sas.find((s) => s.src === ROUTER);
@@ -191,7 +176,7 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
     expect(inb(after).packets - inb(before).packets).toBe(6);
     expect(linkStats(sc.net.router, 'wan0').tx - wan0.tx).toBeGreaterThanOrEqual(6);
     expect(linkStats(sc.net.router, 'rw').collisions).toBe(0);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
   });
 
   it('without set_mark_out the encrypted packets loop back into the tunnel ("Local routing loop"): what the exempt mark is for', async () => {
@@ -223,7 +208,7 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
     const st = (await sc.stack.xfrmdStatus('rw')) as unknown as Status;
     expect(st.hints.map((h) => h.code)).toEqual(['SA_WITHOUT_EXEMPT_MARK']);
     expect(st.hints[0]?.message).toContain('set_mark_out = 0x6');
-    loops0 = routingLoops();
+    sc.loops = routingLoops();
     // back to the README's configuration
     await reload(example('road-warrior', 'swanctl.conf', { PSK: psk }));
     expect(pingFrom(sc.net.router, '198.51.100.1', { count: 1 }).ok).toBe(true);
@@ -246,21 +231,20 @@ describe('road warrior, full tunnel: the VPN server only behind the default rout
     await sc.stack.waitDown(['rw']);
     await until(async () => ours(await kernelState(sc.nl)).length === 0, 'nothing of xfrmd left', 60_000, 200);
     expect(charon.running).toBe(true);
-    expect(routingLoops()).toBe(loops0);
+    expect(sc.newLoops()).toBe(0);
   });
 });
 
 describe('routed VPN: the same remote subnet through two tunnels to two gateways, chosen by source', () => {
-  let done = (): number => 0;
   const psk = [newPsk(), newPsk()];
   let sc: Scenario;
   let charon: Charon;
 
   beforeAll(async () => {
-    done = timing('routed VPN, two gateways (strongSwan)');
     const lan = ['10.20.0.1/24', 'fd00:20::1/64'];
     sc = await Scenario.start({
       name: 'routed',
+      label: 'routed VPN, two gateways (strongSwan)',
       net: {
         peers: [
           { addr: '203.0.113.2', lan },
@@ -272,13 +256,10 @@ describe('routed VPN: the same remote subnet through two tunnels to two gateways
       up: ['dc1', 'dc2'],
       peers: [example('routed-vpn', 'peer1-swanctl.conf', { PSK: psk[0]! }), example('routed-vpn', 'peer2-swanctl.conf', { PSK2: psk[1]! })],
     });
-    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'routed-router', swanctl: example('routed-vpn', 'swanctl.conf', { PSK: psk[0]!, PSK2: psk[1]! }), strongswan: example('routed-vpn', 'strongswan.conf') }));
+    charon = await sc.charon('routed-vpn', { PSK: psk[0]!, PSK2: psk[1]! });
   });
 
-  afterAll(async () => {
-    await sc?.close();
-    done();
-  });
+  afterAll(() => sc?.close());
 
   it('both tunnels up, each SA pair on its own if_id', async () => {
     await charon.established('dc1_net');

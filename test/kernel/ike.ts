@@ -9,13 +9,13 @@
 // Several charons on one machine need separate network AND mount namespaces: each runs with a
 // tmpfs on /run (pid file, vici socket) and its own STRONGSWAN_CONF/SWANCTL_DIR; swanctl enters
 // charon's mount namespace. The configurations are the README's (examples/ike/<scenario>/).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Netlink, type SAInfo } from '../../src/netlink/index.ts';
 import { run, sh, Netns, type RunResult } from './lib.ts';
-import { NetifdStack, repo, until, WAN } from './netifd-stack.ts';
+import { NetifdStack, repo, stop as stopProc, track, until, WAN, type Proc } from './netifd-stack.ts';
 
 export const EXAMPLES = join(repo, 'examples/ike');
 export const LIBRESWAN = join(repo, '.cache/libreswan');
@@ -67,6 +67,13 @@ export interface NetSpec {
   /** the router's WAN device: a veth (default) or made by the caller (netdevsim) */
   wan?: 'veth' | 'external';
 }
+
+/** The site-to-site world: a gateway with the remote LAN 10.20.0.0/24 + fd00:20::/64, a LAN host
+ *  behind the router (192.168.1.0/24 + fd00:1::/64). */
+export const SITE: NetSpec = {
+  peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
+  lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
+};
 
 /** The namespaces of one scenario; destroy() removes them all. */
 export class Net {
@@ -123,23 +130,6 @@ export class Net {
   destroy(): void {
     for (const ns of [this.lan, ...this.peers, this.router, this.inet]) ns?.destroy();
   }
-}
-
-interface Proc {
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-function track(proc: ChildProcess): Proc {
-  return { proc, exited: new Promise((r) => proc.once('exit', (code, sig) => r(sig ? -1 : code))) };
-}
-
-async function stopProc(p: Proc | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  p.proc.kill(sig);
-  const t = setTimeout(() => p.proc.kill('SIGKILL'), 10_000);
-  await p.exited;
-  clearTimeout(t);
 }
 
 export interface CharonOptions {
@@ -463,6 +453,8 @@ export function routingLoops(): number {
 
 export interface ScenarioOptions {
   name: string;
+  /** what the scenario time printed at close() is called */
+  label: string;
   net: NetSpec;
   /** the router's xfrm sections (netifd's WAN section is added) */
   network: string;
@@ -483,8 +475,18 @@ export class Scenario {
   readonly net: Net;
   readonly daemons: Array<{ close(): Promise<void> }> = [];
 
+  private readonly done: () => number;
+  /** "Local routing loop detected" in dmesg when the scenario started (or was last reset) */
+  loops = routingLoops();
+
   private constructor(readonly o: ScenarioOptions) {
+    this.done = timing(o.label);
     this.net = new Net(o.net);
+  }
+
+  /** The kernel said "Local routing loop detected" since the start (or the last reset). */
+  newLoops(): number {
+    return routingLoops() - this.loops;
   }
 
   static async start(o: ScenarioOptions): Promise<Scenario> {
@@ -503,6 +505,11 @@ export class Scenario {
     return s;
   }
 
+  /** charon on the router with a README scenario's swanctl.conf and strongswan.conf. */
+  async charon(scenario: string, vars: Record<string, string>): Promise<Charon> {
+    return this.own(await Charon.start({ ns: this.net.router, name: `${this.o.name}-router`, swanctl: example(scenario, 'swanctl.conf', vars), strongswan: example(scenario, 'strongswan.conf') }));
+  }
+
   /** Something to close with the scenario (the router's IKE daemon). */
   own<T extends { close(): Promise<void> }>(d: T): T {
     this.daemons.push(d);
@@ -515,5 +522,6 @@ export class Scenario {
     this.nl?.close();
     for (const n of this.peerNl) n.close();
     this.net.destroy();
+    this.done();
   }
 }

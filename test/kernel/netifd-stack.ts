@@ -59,16 +59,18 @@ export interface IfStatus {
   'ipv4-address'?: Array<{ address: string; mask: number }>;
 }
 
-interface Proc {
+/** A child process and its exit. */
+export interface Proc {
   proc: ChildProcess;
   exited: Promise<number | null>;
 }
 
-function track(proc: ChildProcess): Proc {
+export function track(proc: ChildProcess): Proc {
   return { proc, exited: new Promise((r) => proc.once('exit', (code, sig) => r(sig ? -1 : code))) };
 }
 
-async function stop(p: Proc | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** Signals it (SIGKILL after 5 s) and waits for the exit. */
+export async function stop(p: Proc | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
   p.proc.kill(sig);
   const t = setTimeout(() => p.proc.kill('SIGKILL'), 5000);

@@ -4,7 +4,7 @@
 // that need no offload NIC run on both kernels.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
-import { Charon, esp, example, newPsk, pingFrom, Scenario, sum, timing } from './ike.ts';
+import { esp, example, newPsk, pingFrom, Scenario, SITE, sum, type Charon } from './ike.ts';
 import { kernelState, ours } from './kernel-state.ts';
 import { Netns } from './lib.ts';
 import { loadNetdevsim, Nsim } from './netdevsim.ts';
@@ -58,7 +58,6 @@ describe('offload where it cannot work: refused with a code', () => {
 });
 
 describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevsim (6.12)', () => {
-  let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
   let charon: Charon;
@@ -75,15 +74,11 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
   }
 
   beforeAll(async () => {
-    done = timing('offload with netdevsim (strongSwan)');
     loadNetdevsim();
     sc = await Scenario.start({
       name: 'offload',
-      net: {
-        wan: 'external',
-        peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
-        lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
-      },
+      label: 'offload with netdevsim (strongSwan)',
+      net: { ...SITE, wan: 'external' },
       network:
         example('offload', 'network') +
         // the same with `offload packet` (Linux 6.2+): what netdevsim does with it
@@ -98,7 +93,7 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
         wan.link(inetNic);
       },
     });
-    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'offload-router', swanctl: example('offload', 'swanctl.conf', { PSK: psk }), strongswan: example('offload', 'strongswan.conf') }));
+    charon = await sc.charon('offload', { PSK: psk });
   });
 
   afterAll(async () => {
@@ -111,7 +106,6 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
         // already gone
       }
     }
-    done();
   });
 
   it('the section comes up bound to the netdevsim NIC; status: esp_hw_offload', async () => {
@@ -216,19 +210,15 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
 });
 
 describe.runIf(KERNEL === '6.12')('the same child over a WAN without ESP offload (veth)', () => {
-  let done = (): number => 0;
   const psk = newPsk();
   let sc: Scenario;
   let charon: Charon;
 
   beforeAll(async () => {
-    done = timing('offload child over a veth WAN (strongSwan)');
     sc = await Scenario.start({
       name: 'nooffload',
-      net: {
-        peers: [{ addr: '203.0.113.2', lan: ['10.20.0.1/24', 'fd00:20::1/64'] }],
-        lan: { router: ['192.168.1.1/24', 'fd00:1::1/64'], host: ['192.168.1.2/24', 'fd00:1::2/64'] },
-      },
+      label: 'offload child over a veth WAN (strongSwan)',
+      net: SITE,
       // `offload crypto` is refused on this NIC (above): the section asks for none
       network: example('offload', 'network').replace("option offload 'crypto'", "option offload 'off'"),
       up: ['vpn'],
@@ -236,13 +226,10 @@ describe.runIf(KERNEL === '6.12')('the same child over a WAN without ESP offload
     });
   });
 
-  afterAll(async () => {
-    await sc?.close();
-    done();
-  });
+  afterAll(() => sc?.close());
 
   it('hw_offload = yes: charon cannot offload to wan0 and the CHILD_SA fails; nothing is installed', async () => {
-    charon = sc.own(await Charon.start({ ns: sc.net.router, name: 'nooffload-router', swanctl: example('offload', 'swanctl.conf', { PSK: psk }), strongswan: example('offload', 'strongswan.conf') }));
+    charon = await sc.charon('offload', { PSK: psk });
     await expect(charon.established('vpn_net')).rejects.toThrow(/unable to install [^\n]*IPsec SA/);
     expect(await esp(sc.nl, 7)).toEqual([]);
   });

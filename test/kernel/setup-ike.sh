@@ -12,20 +12,12 @@
 # Idempotent: ~0.01 s when everything is there.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 kcache=${XFRMD_KERNEL_CACHE:-$repo/.cache/kernels}
 quiet=0
-flavours=()
-for a in "$@"; do
-  case $a in
-    --quiet|-q) quiet=1 ;;
-    6.1|6.12) flavours+=("$a") ;;
-    *) echo "setup-ike.sh: unknown argument '$a'" >&2; exit 2 ;;
-  esac
-done
-[ ${#flavours[@]} -gt 0 ] || flavours=(6.1 6.12)
+[ "${1:-}" = --quiet ] && { quiet=1; shift; }
+flavours=("$@"); [ $# -gt 0 ] || flavours=(6.1 6.12)
 log() { [ "$quiet" = 1 ] || echo "setup-ike: $*" >&2; }
 die() { echo "setup-ike: error: $*" >&2; exit 1; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -82,6 +74,7 @@ netdevsim() { # <flavour>
 
 libreswan
 for f in "${flavours[@]}"; do
+  case $f in 6.1|6.12) ;; *) die "unknown kernel '$f' (6.1, 6.12)" ;; esac
   for n in "${netdevsim_kernels[@]}"; do [ "$f" = "$n" ] && netdevsim "$f"; done
 done
 exit 0
