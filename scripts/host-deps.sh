@@ -24,8 +24,18 @@ done
 if ((${#missing[@]})); then
   echo "host-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # strongswan-starter (a dependency of strongswan-charon) would start charon on this host: the
+  # tests run their own in namespaces. Without a policy of the machine's own, services stay down.
+  policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    trap 'rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [[ -z $policy ]] || { rm -f "$policy"; trap - EXIT; }
 fi
 
 stamp=node_modules/.xfrmd-lock-stamp
