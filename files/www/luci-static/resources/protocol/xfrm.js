@@ -397,8 +397,8 @@ function renderStatus(st) {
 	if (L.isObject(st.error))
 		items.push(_('Error'), E('span', { 'class': 'xfrmd-error' }, [ E('code', String(st.error.code)), ' ', String(st.error.message || '') ]));
 	if (st.device != null)
-		items.push(_('Device'), [ (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device),
-			(st.present === false) ? E('strong', ' ' + _('missing')) : (st.link_up === false) ? E('strong', ' ' + _('down')) : '' ]);
+		items.push(_('Device'), E('span', {}, [ (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device),
+			(st.present === false) ? E('strong', ' ' + _('missing')) : (st.link_up === false) ? E('strong', ' ' + _('down')) : '' ]));
 	if (st.ifid != null)
 		items.push(_('Interface ID'), '%d (0x%x)'.format(st.ifid, st.ifid));
 	if (L.isObject(st.parent))
