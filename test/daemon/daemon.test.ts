@@ -279,7 +279,7 @@ describe('xfrmd daemon with netifd', () => {
     const gate = new Promise<void>((r) => (release = r));
     const entered = new Promise<void>((r) => (enter = r));
     const addRule = kernel.addRule.bind(kernel);
-    kernel.addRule = async (r, o) => (enter(), await gate, addRule(r, o));
+    kernel.addRule = async (...a: Parameters<typeof addRule>) => (enter(), await gate, addRule(...a));
     void netifd.ifup('vpn0');
     await entered;
     await kernel.deleteRoute([...kernel.routes.values()].find((x) => x.dst === '10.20.0.0')!);
