@@ -18,7 +18,8 @@ export async function bundleDaemon(outfile: string): Promise<void> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    minify: true,
+    // XFRMD_BUNDLE_NAMES=1 keeps names readable (CPU profiles)
+    minify: process.env.XFRMD_BUNDLE_NAMES !== '1',
     legalComments: 'none',
     banner: {
       js: "#!/usr/bin/env node\nimport { createRequire as __xfrmdCreateRequire } from 'node:module';\nconst require = __xfrmdCreateRequire(import.meta.url);",

@@ -99,6 +99,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       policy: { interface: BlobmsgType.STRING, config: BlobmsgType.TABLE },
       handler: (req) => {
         const name = nameArg(req);
+        log.debug({ iface: name }, 'setup requested');
         void manager.setup(name, (req.args.config ?? {}) as Record<string, unknown>);
       },
     },
