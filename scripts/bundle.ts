@@ -1,7 +1,6 @@
 // Bundles the daemon and CLI into one file for the router (dist/xfrmd.mjs), and
-// puts our netlink socket addon beside it (src/netlink/native.ts looks there). The
-// `netlink` package is bundled: only its pure-JS rtnetlink encoders (deep imports),
-// never its binding, so the bundle needs no node_modules on the router.
+// puts our netlink socket addon beside it (src/netlink/native.ts looks there). The bundle
+// needs no node_modules on the router.
 // scripts/dist.ts bundles through bundleDaemon() too, so the release tarball holds the same file.
 import { build } from 'esbuild';
 import { statSync, chmodSync, copyFileSync, existsSync } from 'node:fs';
