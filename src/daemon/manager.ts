@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../model.ts';
 import type { RawConfig } from '../config/validate.ts';
 import { errorText } from '../errors.ts';
-import type { Kernel } from '../reconcile/kernel.ts';
+import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
 import { indexActual, type ActualIndex, type Installed } from '../reconcile/reconcile.ts';
 import { routeKey, ruleKey } from '../reconcile/keys.ts';
 import type { StateStore } from '../state/store.ts';
@@ -14,7 +14,7 @@ import { Lifecycle, type LifecycleContext, type LifecycleEvent } from './lifecyc
 import type { Netifd } from './netifd.ts';
 import type { Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
-import { reportOf, summaryOf, type InterfaceReport, type KernelView } from './status.ts';
+import { reportOf, saSummary, type InterfaceReport, type KernelView } from './status.ts';
 
 export type { InterfaceReport } from './status.ts';
 
@@ -197,7 +197,13 @@ export class InterfaceManager {
     const [actual, routes, xfrm, links] = await Promise.all([this.ownObjects(), this.kernel.dumpRoutes(), this.kernel.xfrmState(), this.kernel.listLinks()]);
     const foreign = new Map(routes.filter((r) => r.protocol !== XFRMD_RTPROT).map((r) => [routeKey(r), r]));
     const names = new Map(links.map((l) => [l.index, l.name]));
-    return { actual, foreign, sas: xfrm.sas, policies: xfrm.policies, nameOf: (i) => names.get(i) };
+    const features = new Map<string, Promise<EspOffload | undefined>>();
+    const featuresOf = (dev: string) => {
+      let f = features.get(dev);
+      if (!f) features.set(dev, (f = this.kernel.espOffload(dev).catch(() => undefined)));
+      return f;
+    };
+    return { actual, foreign, sas: xfrm.sas, policies: xfrm.policies, nameOf: (i) => names.get(i), features: featuresOf };
   }
 
   /** What each interface has, read from the kernel (not from our records). */
@@ -215,13 +221,14 @@ export class InterfaceManager {
     this.summaryTimer.unref();
   }
 
+  /** One XFRM dump for all interfaces: only SAs and policies are counted (no per-interface requests). */
   async refreshSummaries(): Promise<void> {
     this.summaryTimer = undefined;
     const up = this.all().filter((l) => l.state === 'up');
     if (!up.length) return;
     try {
-      const view = await this.kernelView();
-      for (const l of up) void l.dispatch({ type: 'summary', data: summaryOf(await reportOf(l, this.kernel, view)) });
+      const { sas, policies } = await this.kernel.xfrmState();
+      for (const l of up) void l.dispatch({ type: 'summary', data: saSummary(l.installed?.link.ifId ?? l.prepared?.config.ifId, sas, policies) });
     } catch (e) {
       this.log.warn(`SA summary: ${errorText(e)}`);
     }
