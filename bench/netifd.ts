@@ -27,6 +27,8 @@ const { values: args } = parseArgs({
     'in-guest': { type: 'boolean', default: false },
     // one round, netifd under strace (every exec, timed), the daemon with --cpu-prof and debug logs
     profile: { type: 'boolean', default: false },
+    // the daemon logs at debug level (when each setup request arrived), nothing else changes
+    'debug-log': { type: 'boolean', default: false },
   },
 });
 const Ns = args.n.split(',').map(Number);
@@ -84,7 +86,7 @@ if (!args['in-guest']) {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   const t0 = performance.now();
-  const r = spawnSync('test/kernel/guest.sh', ['--kernel', args.kernel, '--timeout', '1500', '--', 'node', out, '--in-guest', '--n', args.n, '--rounds', args.rounds, '--kinds', args.kinds, ...(args.profile ? ['--profile'] : [])], {
+  const r = spawnSync('test/kernel/guest.sh', ['--kernel', args.kernel, '--timeout', '1500', '--', 'node', out, '--in-guest', '--n', args.n, '--rounds', args.rounds, '--kinds', args.kinds, ...(args.profile ? ['--profile'] : []), ...(args['debug-log'] ? ['--debug-log'] : [])], {
     cwd: repo,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -168,7 +170,7 @@ async function once(kind: Kind, n: number, round: number): Promise<Run> {
     deferNetifd: true,
     routerSocket: true,
     logName: `bench-${kind}-n${n}-r${round}`,
-    ...(args.profile ? profiling(`bench-${kind}-n${n}-r${round}`, ns.name) : {}),
+    ...(args.profile ? profiling(`bench-${kind}-n${n}-r${round}`, ns.name) : args['debug-log'] ? { daemonEnv: { XFRMD_LOG_LEVEL: 'debug' } } : {}),
   });
   const want = names(n);
   const limit = 120_000 + n * 8_000;
