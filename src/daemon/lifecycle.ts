@@ -78,6 +78,8 @@ export interface LifecycleContext {
   retryDelay(attempt: number): number;
   /** told whenever what an interface owns changes (for mapping kernel events to owners) */
   ownership(name: string, installed: Installed | undefined): void;
+  /** told whenever the `parent_device` an interface follows changes (link events of that name concern it) */
+  follows(name: string, device: string | undefined): void;
   /** our tagged routes and rules as the kernel has them now */
   ownObjects(): Promise<ActualIndex>;
   /** SA summaries may be out of date (refreshed after a short delay, once for all) */
@@ -220,6 +222,7 @@ export class Lifecycle {
     try {
       const prepared = prepare(this.name, config, ctx.others(this.name));
       this.prepared = prepared;
+      if (this.parentDevice !== prepared.parentDevice) ctx.follows(this.name, prepared.parentDevice);
       this.parentDevice = prepared.parentDevice;
       this.checkCapabilities(prepared);
       const parent = await this.resolveParent(prepared, o.mode === 'setup');

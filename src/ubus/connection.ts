@@ -155,8 +155,23 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   /** Fire and forget (replies to INVOKEs, NO_REPLY notifications). Returns false when not sent. */
   send(msg: WireMessage): boolean {
     if (this.closed) return false;
-    this.sock.write(this.encodeChecked(msg));
+    this.write(this.encodeChecked(msg));
     return true;
+  }
+
+  private corked = false;
+
+  /** Messages written in one tick leave in one system call (a burst of setups writes dozens). */
+  private write(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.sock.uncork();
+      });
+    }
+    this.sock.write(bytes);
   }
 
   /**
@@ -191,7 +206,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
       }
       this.pending.set(p.keys[0]!, p);
       this.inFlight.add(seq);
-      this.sock.write(bytes);
+      this.write(bytes);
     });
   }
 
