@@ -59,8 +59,12 @@ typedef struct {
   int refed;
   napi_ref cb;
   napi_async_context actx;
-  unsigned char *buf;
 } nlsock;
+
+// One receive buffer for every socket: callbacks run one at a time on the loop thread and
+// copy out what they read before returning, so per-socket buffers (a daemon has five) only
+// kept more touched pages resident.
+static unsigned char *recv_buf;
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
   char msg[256];
@@ -75,7 +79,6 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
 }
 
 static void free_sock(nlsock *s) {
-  free(s->buf);
   free(s);
 }
 
@@ -219,9 +222,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, err, "netlink getsockname");
   }
 
+  if (!recv_buf) recv_buf = malloc(RECV_BUF);
   nlsock *s = calloc(1, sizeof *s);
-  if (s) s->buf = malloc(RECV_BUF);
-  if (!s || !s->buf) {
+  if (!s || !recv_buf) {
     free(s);
     close(fd);
     return throw_errno(env, ENOMEM, "netlink socket");
@@ -311,7 +314,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   uint32_t n = 0;
   int err = 0;
   while (n < MAX_BATCH && s->fd >= 0 && off + 4 + RECV_MAX <= RECV_BUF) {
-    ssize_t r = recv(s->fd, s->buf + off + 4, RECV_MAX, MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t r = recv(s->fd, recv_buf + off + 4, RECV_MAX, MSG_DONTWAIT | MSG_TRUNC);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno; // ENOBUFS: overflow, socket stays usable
@@ -322,7 +325,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       break;
     }
     uint32_t len = (uint32_t)r;
-    memcpy(s->buf + off, &len, 4);
+    memcpy(recv_buf + off, &len, 4);
     off += 4 + ((len + 3) & ~3u);
     n++;
   }
@@ -337,7 +340,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value b;
   void *copy;
-  if (napi_create_buffer_copy(env, off, s->buf, &copy, &b) == napi_ok) deliver(s, err, b);
+  if (napi_create_buffer_copy(env, off, recv_buf, &copy, &b) == napi_ok) deliver(s, err, b);
   napi_close_handle_scope(env, scope);
 }
 
