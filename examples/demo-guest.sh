@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-xfrmd() { node dist/xfrmd.mjs "$@"; }
+xfrmd() { node dist/xfrmd.cjs "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 state=$(mktemp -d)
 

@@ -30,7 +30,7 @@ function candidates(): string[] {
   const env = process.env.XFRMD_NETLINK_ADDON;
   const rel = [
     '../../native/build/Release/', // from src/netlink/
-    '../native/build/Release/', // from dist/xfrmd.mjs
+    '../native/build/Release/', // from dist/xfrmd.cjs
     './', // installed beside the bundle
   ];
   const list = rel.map((r) => fileURLToPath(new URL(r + FILE, import.meta.url)));
