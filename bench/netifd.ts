@@ -1,6 +1,6 @@
 // ifup under OpenWrt's real netifd and ubusd, in the kernel guest (real XFRM devices): OpenWrt's
 // stock handler (netifd creates the device itself) against ours (the shim and the daemon as its
-// own process, dist/xfrmd.mjs, already running as procd starts it before netifd). N sections
+// own process, dist/xfrmd.cjs, already running as procd starts it before netifd). N sections
 // with the options both understand (ifid, tunlink wan, mtu), rounds interleaved stock, ours,
 // stock, ours… so drift in the guest hits both alike. Two figures per run:
 //   start   netifd spawned → every section up (netifd's `ifup` events)
@@ -69,7 +69,7 @@ function stockHandler(repo: string): string {
 if (!args['in-guest']) {
   // host: bundle the guest part (node in the guest is 16-20x slower; tsx would cost seconds), boot
   const repo = fileURLToPath(new URL('..', import.meta.url));
-  if (!existsSync(join(repo, 'dist/xfrmd.mjs'))) throw new Error('dist/xfrmd.mjs missing: npm run build');
+  if (!existsSync(join(repo, 'dist/xfrmd.cjs'))) throw new Error('dist/xfrmd.cjs missing: npm run build');
   const out = join(repo, '.cache/bench/netifd.mjs');
   mkdirSync(join(repo, '.cache/bench'), { recursive: true });
   copyFileSync(stockHandler(repo), join(repo, STOCK_COPY));
@@ -97,6 +97,9 @@ if (!args['in-guest']) {
 }
 
 const { Netns, sh } = await import('../test/kernel/lib.ts');
+const { routerNodeOptions } = await import('../test/support/procd.ts');
+// the daemon runs with the node options of the router's init script
+const ROUTER_NODE_OPTIONS = routerNodeOptions();
 const { NetifdStack, stackAvailable, until } = await import('../test/kernel/netifd-stack.ts');
 
 const WAN = `config interface 'wan'
@@ -125,7 +128,7 @@ function profiling(logName: string, ns: string): { daemonEnv: Record<string, str
   const dir = join(process.cwd(), '.cache/guest-logs', `${logName}-${process.env.XFRMD_GUEST_KERNEL ?? 'host'}-${ns}`);
   return {
     daemonEnv: { XFRMD_LOG_LEVEL: 'debug' },
-    daemonNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    daemonNodeArgs: [...ROUTER_NODE_OPTIONS, '--cpu-prof', `--cpu-prof-dir=${dir}`],
     netifdPrefix: ['strace', '-f', '-ttt', '-e', 'trace=execve,exit_group', '-o', join(dir, 'strace.txt')],
   };
 }
@@ -166,6 +169,7 @@ async function once(kind: Kind, n: number, round: number): Promise<Run> {
     ns,
     network: WAN + sections(n),
     daemon: kind === 'ours' ? 'process' : 'none',
+    daemonNodeArgs: ROUTER_NODE_OPTIONS,
     ...(kind === 'stock' ? { handler: STOCK_COPY } : {}),
     deferNetifd: true,
     routerSocket: true,
@@ -227,7 +231,7 @@ for (const n of Ns) {
 }
 
 const s = (ms: number) => (ms / 1000).toFixed(2);
-console.log(`kernel ${process.env.XFRMD_GUEST_KERNEL_RELEASE ?? '?'}, ${rounds} rounds per N, interleaved; times in s (median)`);
+console.log(`kernel ${process.env.XFRMD_GUEST_KERNEL_RELEASE ?? '?'}, ${rounds} rounds per N, interleaved; times in s (median); our daemon: node ${ROUTER_NODE_OPTIONS.join(' ') || '(no options)'}`);
 console.log('     N   stock_start  ours_start  ratio   stock_reload  ours_reload  ratio');
 const lines: string[] = [];
 for (const n of Ns) {

@@ -24,10 +24,12 @@ export function stackAvailable(): boolean {
   return existsSync(join(STACK, 'sbin/netifd')) && existsSync(join(STACK, 'sbin/ubusd'));
 }
 
-/** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only. */
+/** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only: put
+ *  there in the guest's overlay; never on a host (benchmarks with our shim, whose normal path
+ *  does not source it, run there). */
 function installJshn(): void {
   const dst = '/usr/local/share/libubox/jshn.sh';
-  if (existsSync(dst)) return;
+  if (existsSync(dst) || process.env.XFRMD_IN_GUEST !== '1') return;
   mkdirSync('/usr/local/share/libubox', { recursive: true });
   copyFileSync(join(STACK, 'share/libubox/jshn.sh'), dst);
 }
@@ -98,6 +100,9 @@ export interface StackOptions {
   daemonEnv?: Record<string, string>;
   /** node options of the daemon process (--cpu-prof, V8 settings) */
   daemonNodeArgs?: string[];
+  /** the daemon process's script (default dist/xfrmd.cjs; benchmarks on the host run the
+   *  stand-in kernel's bundle of the same daemon) */
+  daemonScript?: string;
   /** runs netifd under this command (e.g. strace -f -ttt -o FILE) */
   netifdPrefix?: string[];
 }
@@ -196,8 +201,8 @@ export class NetifdStack {
     if (this.o.daemon === 'none') return;
     if (this.o.daemon === 'process') {
       const fd = this.logFd('xfrmd.log');
-      const script = join(repo, 'dist/xfrmd.mjs');
-      if (!existsSync(script)) throw new Error('dist/xfrmd.mjs missing: npm run build');
+      const script = this.o.daemonScript ?? join(repo, 'dist/xfrmd.cjs');
+      if (!existsSync(script)) throw new Error(`${script} missing: npm run build`);
       this.daemonProc = track(
         spawn('ip', ['netns', 'exec', this.o.ns.name, process.execPath, ...(this.o.daemonNodeArgs ?? []), script, 'run', '-s', this.sock, '--state-dir', this.state], {
           stdio: ['ignore', fd, fd],
@@ -231,6 +236,11 @@ export class NetifdStack {
     }
     this.daemonInProc?.close();
     this.daemonInProc = undefined;
+  }
+
+  /** the daemon process (`ip netns exec` execs it: the pid is node's) */
+  get daemonPid(): number | undefined {
+    return this.daemonProc?.proc.pid;
   }
 
   daemonLog(): string {
