@@ -135,8 +135,10 @@ export class Lifecycle {
         // handlers report their own failures; anything escaping is a bug, never a crash
         this.log.error({ event: ev.type }, `unexpected: ${errorText(e)}`);
       }
+      // SA summaries and kicks that changed nothing are not worth keeping (a daemon keeps this per interface)
+      if (from === this.state && (ev.type === 'summary' || ev.type === 'kick')) return;
       this.transitions.push({ event: ev.type, from, to: this.state });
-      if (this.transitions.length > 64) this.transitions.shift();
+      if (this.transitions.length > 16) this.transitions.shift();
     };
     this.queue = this.queue.then(run, run);
     return this.queue;

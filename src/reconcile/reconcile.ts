@@ -268,6 +268,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       log,
       keepForeign: opts.keepForeign === true,
     });
+    installed.addresses = installed.addresses.slice(); // to its size: kept for the interface's life
     if (opts.changes) opts.changes.count += undo.length + changesWithoutUndo;
     log('applied', { addresses: installed.addresses.length, routes: installed.routes.length, rules: installed.rules.length });
     return installed;
