@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: boots a real Debian kernel (6.12) in QEMU and shows xfrmd building the
-# interfaces of examples/network with real XFRM devices, then taking them all away.
+# `make demo`: boots a real Debian kernel (6.12) in QEMU and runs examples/network under OpenWrt's
+# real ubusd and netifd with xfrmd as the `xfrm` protocol handler (examples/demo-guest.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernel=${XFRMD_DEMO_KERNEL:-6.12}

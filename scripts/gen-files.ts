@@ -1,11 +1,12 @@
 // Stamps what the schema owns into the files that carry it: the shim's dump line,
-// the README option table, the LuCI page (option list, titles and help, the
+// the README option table (and the IKE daemons' configurations from examples/ike/), the LuCI page (option list, titles and help, the
 // bundled validator) and its i18n template. `--check` only reports drift.
 import { buildSync } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { renderOptionTable, renderRoutingNotes } from '../src/config/options-doc.ts';
 import { dumpLine, OPTIONS } from '../src/config/schema.ts';
+import { stampIke } from './ike-examples.ts';
 
 export const SHIM = 'files/lib/netifd/proto/xfrm.sh';
 export const README = 'README.md';
@@ -172,7 +173,7 @@ function main(): number {
   const luci = stampLuci(read(LUCI));
   for (const [file, stamp] of [
     [SHIM, stampShim],
-    [README, stampReadme],
+    [README, (t: string) => stampIke(stampReadme(t))],
     [LUCI, () => luci],
     [POT, () => potFor(luci)],
   ] as const) {

@@ -14,6 +14,9 @@ pkgs=(iproute2 busybox-static chromium)
 # compilers and their C libraries), x86-64 musl, and the host build.
 pkgs+=(gcc make gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   gcc-mipsel-linux-gnu libc6-dev-mipsel-cross musl-tools)
+# test/kernel/ike-*.ktest.ts: strongSwan's charon and swanctl (the guest shares this root). libreswan
+# conflicts with them: test/kernel/setup-ike.sh unpacks it into .cache/libreswan instead.
+pkgs+=(strongswan-charon strongswan-swanctl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,8 +24,18 @@ done
 if ((${#missing[@]})); then
   echo "host-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # strongswan-starter (a dependency of strongswan-charon) would start charon on this host: the
+  # tests run their own in namespaces. Without a policy of the machine's own, services stay down.
+  policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    trap 'rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [[ -z $policy ]] || { rm -f "$policy"; trap - EXIT; }
 fi
 
 stamp=node_modules/.xfrmd-lock-stamp
@@ -32,22 +45,15 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# OpenWrt's ubusd and ubus CLI for the tests that run the daemon under them (test/dist,
-# test/kernel/dist.ktest.ts), built once (~1 min) from shared/openwrt-stack: XFRMD_SHARED_DIR,
-# else the shared/ beside this checkout (as in CI), else the one beside a local checkout this was cloned from.
+# OpenWrt's real ubusd, netifd and ubus CLI for the tests that run the product under them (the
+# guest's netifd tests, test/dist), built from shared/openwrt-stack (~1 min, then cached by its own
+# stamp), found by scripts/shared-dir.sh.
 stack=.cache/openwrt-stack
-if [[ ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
-  candidates=(${XFRMD_SHARED_DIR:+"$XFRMD_SHARED_DIR"} ../shared)
-  origin=$(git config --get remote.origin.url 2>/dev/null || true)
-  [[ $origin == /* ]] && candidates+=("$origin/../shared")
-  build=
-  for d in "${candidates[@]}"; do
-    [[ -f $d/openwrt-stack/build.sh ]] && { build=$d/openwrt-stack/build.sh; break; }
-  done
-  if [[ -n $build ]]; then
-    echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
-    bash "$build" "$PWD/$stack" >/dev/null
-  else
-    echo "host-deps: no shared/openwrt-stack/build.sh in ${candidates[*]} (set XFRMD_SHARED_DIR): tests that need OpenWrt's ubusd will fail" >&2
-  fi
+source scripts/shared-dir.sh
+if build=$(shared_file openwrt-stack/build.sh); then
+  [[ -x $stack/sbin/netifd ]] || echo "host-deps: building OpenWrt's ubusd/netifd into $stack ($build)"
+  bash "$build" "$PWD/$stack" >/dev/null
+elif [[ ! -x $stack/sbin/netifd || ! -x $stack/sbin/ubusd || ! -x $stack/bin/ubus ]]; then
+  echo "host-deps: no shared/openwrt-stack/build.sh beside this checkout (set XFRMD_SHARED_DIR): the tests under OpenWrt's ubusd and netifd need it" >&2
+  exit 1
 fi

@@ -29,7 +29,7 @@
 //   repair          –             re-apply       –                –
 //   parent-up       –             recreate ²     retry now        –
 //   parent-gone     –             fail (transient PARENT_GONE)    –
-//   summary         –             tell netifd (keep)  –             –
+//   summary         –             tell netifd    –                –
 //   ¹ or just bring it up and re-apply, if it was only set down   ² only if its ifindex changed
 // setting-up, repairing and tearing-down are seen only by status: the queue runs one
 // handler at a time, and each ends in one of the four states above.
@@ -84,13 +84,22 @@ export interface LifecycleContext {
   ownObjects(): Promise<ActualIndex>;
   /** SA summaries may be out of date (refreshed after a short delay, once for all) */
   sasChanged(): void;
+  /** a repair (with a fresh dump) after `ms` */
+  repairLater(name: string, ms: number): void;
 }
+
+/** How long after a teardown netifd has settled (its own set-up attempt done). */
+const ERROR_REPEAT_MS = 1000;
 
 /** netifd's data before we have counted any SA */
 const NO_SAS: Readonly<Record<string, number>> = { sa_in: 0, sa_out: 0, sa_offloaded: 0 };
 
 /** Errors a retry can fix; everything else blocks restarts until the config changes. */
 const TRANSIENT_CODES = new Set(['PARENT_DOWN', 'PARENT_NOT_FOUND', 'PARENT_GONE', 'KERNEL_ERROR', 'NETIFD_ERROR', 'TEARDOWN_INCOMPLETE']);
+
+function isTransient(e: unknown): boolean {
+  return !(e instanceof XfrmdError) || !e.permanent || TRANSIENT_CODES.has(e.code);
+}
 
 export class Lifecycle {
   state: State = 'idle';
@@ -273,6 +282,15 @@ export class Lifecycle {
       ctx.sasChanged();
       this.log.info({ ifindex: installed.link.index, if_id: installed.link.ifId, mode: o.mode, changes: changes.count }, 'up');
     } catch (e) {
+      // A transient fault while putting back what a running interface had (the bus or netifd
+      // restarting, a kernel hiccup) must not take it down: applyPlan left it as it was, and
+      // another repair follows. Setups, and anything permanent, fail as usual.
+      if ((o.mode === 'repair' || o.mode === 'adopt') && isTransient(e) && this.installed) {
+        this.state = 'up';
+        this.log.warn({ code: (e as XfrmdError).code }, `${o.mode} did not finish (${errorText(e)}): trying again`);
+        this.ctx.repairLater(this.name, this.ctx.retryDelay(++this.retryAttempt));
+        return;
+      }
       await this.fail(e);
     }
   }
@@ -325,11 +343,21 @@ export class Lifecycle {
     if (was === 'waiting' || was === 'failed') {
       // netifd tears down after we reported the failure; the error (and a retry) stay
       this.state = was;
+      // Once down, netifd sets the (unavailable) interface up again, which clears the errors
+      // and records its own NO_DEVICE: say ours again after that, so `ifstatus` tells why.
+      if (was === 'waiting' && this.error) this.repeatError(this.error);
       return;
     }
     this.state = 'idle';
     this.error = removed ? undefined : { code: 'TEARDOWN_INCOMPLETE', message: 'some objects could not be removed (see the log); they are removed at the next setup or resync' };
     this.log.info('down');
+  }
+
+  private repeatError(err: { code: string; message: string }): void {
+    const t = setTimeout(() => {
+      if (this.state === 'waiting' && this.error === err) void this.ctx.netifd.error(this.name, err.code, err.message, false).catch(() => undefined);
+    }, ERROR_REPEAT_MS);
+    t.unref();
   }
 
   /** Remove what the record says we own; false (record kept, so a later pass retries) if anything resisted. */
@@ -362,7 +390,7 @@ export class Lifecycle {
    */
   private async fail(e: unknown): Promise<void> {
     const err = e instanceof XfrmdError ? e : new XfrmdError('KERNEL_ERROR', errorText(e), { permanent: false });
-    const transient = !err.permanent || TRANSIENT_CODES.has(err.code);
+    const transient = isTransient(err);
     await this.removeAll();
     this.parent = undefined;
     this.error = { code: err.code, message: err.message };
@@ -401,6 +429,14 @@ export class Lifecycle {
 
   private async resolveParent(p: Prepared, registerDependency: boolean): Promise<ParentRef | undefined> {
     const { netifd, kernel } = this.ctx;
+    // Not a new setup: the parent we are bound to, while it exists, needs no question to netifd
+    // (which may be restarting and not answer for every interface yet). A tunlink whose device
+    // changes takes us down through netifd anyway.
+    const bound = this.parent?.index ?? (this.installed ?? this.ctx.store.load(this.name)?.installed)?.link.parent;
+    if (!registerDependency && bound && (p.tunlink || p.parentDevice)) {
+      const link = await kernel.getLinkByIndex(bound).catch(() => undefined);
+      if (link && (p.tunlink || link.name === p.parentDevice)) return { ...(p.tunlink ? { iface: p.tunlink } : {}), device: link.name, index: link.index };
+    }
     if (p.tunlink) {
       // Like the stock proto: a host dependency keeps us unavailable until the tunlink is up,
       // and netifd sets us up again then.

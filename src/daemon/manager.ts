@@ -78,6 +78,10 @@ export class InterfaceManager {
       follows: (name, device) => this.setFollows(name, device),
       ownObjects: () => this.ownObjects(),
       sasChanged: () => this.xfrmChanged(),
+      repairLater: (name, ms) => {
+        const t = setTimeout(() => this.scheduleRepair([name]), ms);
+        t.unref();
+      },
     };
   }
 

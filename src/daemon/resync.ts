@@ -102,16 +102,10 @@ export async function resync(m: InterfaceManager, why: string, o: ResyncOptions 
     for (const r of rec.installed.routes) owned.add('route|' + routeKey(r));
     for (const r of rec.installed.rules) owned.add('rule|' + ruleKey(r));
   }
-  for (const [k, r] of actual.rules) {
-    if (owned.has('rule|' + k)) continue;
-    report.strays++;
-    await m.kernel.deleteRule(r).catch(() => undefined);
-  }
-  for (const [k, r] of actual.routes) {
-    if (owned.has('route|' + k)) continue;
-    report.strays++;
-    await m.kernel.deleteRoute(r).catch(() => undefined);
-  }
+  // (counted when a delete went through: an interface that was removed meanwhile took its own)
+  const sweep = (p: Promise<void>) => p.then(() => void report.strays++, () => undefined);
+  for (const [k, r] of actual.rules) if (!owned.has('rule|' + k)) await sweep(m.kernel.deleteRule(r));
+  for (const [k, r] of actual.routes) if (!owned.has('route|' + k)) await sweep(m.kernel.deleteRoute(r));
   // netifd's SA summaries: SAs may have come and gone while we were away
   m.xfrmChanged();
   log.info({ ...report }, 'resync done');

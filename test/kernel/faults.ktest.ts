@@ -8,35 +8,16 @@
 // XFRMD_FAULT_ROUNDS (default 20) sets the kill -9 rounds; XFRMD_FAULT_SEED replays a run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
+import { rng } from '../support/fuzz.ts';
 import { Netns } from './lib.ts';
-import { NetifdStack, stackAvailable, until } from './netifd-stack.ts';
+import { NetifdStack, until, WAN } from './netifd-stack.ts';
 import { diff, kernelState, type KernelState } from './kernel-state.ts';
 
 const kernels = (process.env.XFRMD_FAULT_KERNELS ?? '6.1').split(',');
-const enabled = stackAvailable() && kernels.includes(process.env.XFRMD_GUEST_KERNEL ?? '');
+const enabled = kernels.includes(process.env.XFRMD_GUEST_KERNEL ?? '');
 const ROUNDS = Number(process.env.XFRMD_FAULT_ROUNDS ?? 20);
 const SEED = Number(process.env.XFRMD_FAULT_SEED ?? Date.now() % 100000);
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const WAN = `
-config interface 'wan'
-\toption device 'wan0'
-\toption proto 'static'
-\toption ipaddr '192.0.2.1'
-\toption netmask '255.255.255.0'
-\toption gateway '192.0.2.254'
-`;
 
 /** Ten sections: every recipe, v4 and v6, own and explicit tables, sources, marks, a full tunnel. */
 function section(i: number, variant = 0): string {
@@ -72,7 +53,7 @@ describe.skipIf(!enabled)('fault rounds under the real netifd (daemon as its own
   let nl: Netlink;
   let wanOnly: KernelState;
   let allUp: KernelState;
-  const rnd = prng(SEED);
+  const rnd = rng(SEED);
   const tally = { rounds: 0, leaked: 0, missing: 0, failures: [] as string[] };
   const state = () => kernelState(nl);
 

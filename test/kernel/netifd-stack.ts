@@ -20,8 +20,11 @@ export const repo = resolve(import.meta.dirname, '../..');
 export const STACK = process.env.XFRMD_OPENWRT_STACK ?? join(repo, '.cache/openwrt-stack');
 const SHIM = join(repo, 'files/lib/netifd/proto/xfrm.sh');
 
-export function stackAvailable(): boolean {
-  return existsSync(join(STACK, 'sbin/netifd')) && existsSync(join(STACK, 'sbin/ubusd'));
+/** The stack is part of the set-up (scripts/host-deps.sh builds it): missing is a failure, not a skip. */
+function requireStack(): void {
+  for (const f of ['sbin/netifd', 'sbin/ubusd', 'bin/ubus', 'share/libubox/jshn.sh']) {
+    if (!existsSync(join(STACK, f))) throw new Error(`${join(STACK, f)} is missing: scripts/host-deps.sh builds OpenWrt's stack from shared/openwrt-stack`);
+  }
 }
 
 /** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only: put
@@ -33,6 +36,16 @@ function installJshn(): void {
   mkdirSync('/usr/local/share/libubox', { recursive: true });
   copyFileSync(join(STACK, 'share/libubox/jshn.sh'), dst);
 }
+
+/** A static WAN on `wan0` with a default route: the parent the recipes follow (`tunlink 'wan'`). */
+export const WAN = `
+config interface 'wan'
+\toption device 'wan0'
+\toption proto 'static'
+\toption ipaddr '192.0.2.1'
+\toption netmask '255.255.255.0'
+\toption gateway '192.0.2.254'
+`;
 
 export interface IfStatus {
   interface: string;
@@ -48,16 +61,18 @@ export interface IfStatus {
   'ipv4-address'?: Array<{ address: string; mask: number }>;
 }
 
-interface Proc {
+/** A child process and its exit. */
+export interface Proc {
   proc: ChildProcess;
   exited: Promise<number | null>;
 }
 
-function track(proc: ChildProcess): Proc {
+export function track(proc: ChildProcess): Proc {
   return { proc, exited: new Promise((r) => proc.once('exit', (code, sig) => r(sig ? -1 : code))) };
 }
 
-async function stop(p: Proc | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** Signals it (SIGKILL after 5 s) and waits for the exit. */
+export async function stop(p: Proc | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
   p.proc.kill(sig);
   const t = setTimeout(() => p.proc.kill('SIGKILL'), 5000);
@@ -122,6 +137,7 @@ export class NetifdStack {
   private daemonInProc?: { daemon: Daemon; close(): void };
 
   private constructor(readonly o: StackOptions) {
+    requireStack();
     this.dir = mkdtempSync('/tmp/xfrmd-stack-');
     this.sock = join(this.dir, 'ubus.sock');
     this.main = join(this.dir, 'lib/netifd');

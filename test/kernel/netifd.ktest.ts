@@ -6,17 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netlink } from '../../src/netlink/index.ts';
 import { Netns } from './lib.ts';
-import { NetifdStack, nsIp, stackAvailable, until } from './netifd-stack.ts';
+import { NetifdStack, nsIp, until, WAN } from './netifd-stack.ts';
 import { diff, kernelState, ours, type KernelState } from './kernel-state.ts';
 
-const WAN = `
-config interface 'wan'
-\toption device 'wan0'
-\toption proto 'static'
-\toption ipaddr '192.0.2.1'
-\toption netmask '255.255.255.0'
-\toption gateway '192.0.2.254'
-`;
 
 /** The seed's recipes, on the default rule priority where they can share it. */
 const RECIPES = `
@@ -71,7 +63,7 @@ config interface 'rw'
 
 const XFRM = ['s2s', 'routed', 'marked', 'lr', 'rw'];
 
-describe.skipIf(!stackAvailable())('xfrmd under the real netifd', () => {
+describe('xfrmd under the real netifd', () => {
   let ns: Netns;
   let stack: NetifdStack;
   let nl: Netlink;

@@ -14,6 +14,7 @@
 #   <uname -r>/lib/modules/<uname -r>/   modules, modules.dep, modules.alias …
 #   <uname -r>/.complete                 written last
 # XFRMD_KERNEL_REFRESH=1 re-resolves the package version (a newer Debian kernel is fetched).
+# Then setup-ike.sh: libreswan and netdevsim for the IKE and offload tests.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -244,6 +245,8 @@ prepare() { # <flavour>
 }
 
 for fl in "${flavours[@]}"; do prepare "$fl"; done
+# libreswan (unpacked) and netdevsim (built per kernel) for the IKE and offload tests
+"$here/setup-ike.sh" $([ "$quiet" = 1 ] && echo --quiet) "${flavours[@]}" || die "setup-ike.sh failed"
 # Versions no flavour points at any more (after XFRMD_KERNEL_REFRESH) are removed.
 for d in "$cache"/*/; do
   d=${d%/}; v=${d##*/}

@@ -153,7 +153,7 @@ describe('LuCI Network → Interfaces with proto xfrm, in Chromium', () => {
     const vpn0 = await rowText('vpn0', 'xfrmd: ');
     expect(vpn0).toContain('Protocol: XFRM interface (route-based IPsec)');
     expect(vpn0).toMatch(/xfrmd: Up · if_id 5 · via wan · routes 1 of 2 installed · rules 3 · 2 SAs/);
-    expect(vpn0).toContain('route 10.30.0.0/16 was removed behind xfrmd');
+    expect(vpn0).toContain("was replaced by another program's route (protocol 4, dev eth1)");
     const rw0 = await rowText('rw0', 'PARENT_DOWN');
     expect(rw0).toContain('Error: The parent is not up'); // netifd's error code, named by the page
     expect(rw0).toContain('PARENT_DOWN: rw0: parent interface wan is not up');

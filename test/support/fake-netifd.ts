@@ -14,6 +14,8 @@
 //    netifd sets them up again at once, where their new dependency makes them
 //    unavailable until it is back;
 //  - action 7 (setup failed) tears down; link-up false marks the link lost;
+//  - interface_set_up (ifup, autostart after a teardown) clears the errors and, while the
+//    interface is unavailable, records netifd's own NO_DEVICE error instead of setting up;
 //  - a failed setup is retried at once, in a tight loop, while autostart is on
 //    (capped here so a test cannot hang).
 import { BlobmsgType } from '../../src/ubus/wire.ts';
@@ -141,8 +143,14 @@ export class FakeNetifd {
     for (const f of this.ifaces.values()) await this.publish(f);
   }
 
+  /** interfaces whose own ubus object answers NOT_FOUND, as while netifd re-registers its objects */
+  readonly unregistered = new Set<string>();
+
   private async publish(f: FakeIface): Promise<void> {
-    const bound = (fn: (f: FakeIface, req: UbusRequest) => unknown) => (req: UbusRequest) => fn(f, req);
+    const bound = (fn: (f: FakeIface, req: UbusRequest) => unknown) => (req: UbusRequest) => {
+      if (this.unregistered.has(f.name)) throw new UbusError(Status.NOT_FOUND);
+      return fn(f, req);
+    };
     await this.bus.addObject(`network.interface.${f.name}`, {
       notify_proto: { policy: NOTIFY_POLICY, handler: bound((f, req) => this.notifyProto(f, req)) },
       status: { handler: bound((f) => this.statusOf(f)) },
@@ -269,13 +277,20 @@ export class FakeNetifd {
     if (available && f.autostart && f.state === 'down' && f.sm === 'idle') void this.setup(f);
   }
 
-  /** `ifup`: autostart back on, errors cleared, set up. */
+  /** `ifup`: autostart back on, then interface_set_up. */
   async ifup(name: string): Promise<void> {
     const f = this.ifaces.get(name);
     if (!f) return;
     f.autostart = true;
+    await this.setUp(f);
+  }
+
+  /** interface_set_up(): errors cleared; set up if available, else netifd's own NO_DEVICE error. */
+  private async setUp(f: FakeIface): Promise<void> {
+    if (f.state !== 'down' || f.sm !== 'idle') return;
     f.errors = [];
-    if (f.state === 'down' && f.sm === 'idle' && f.available) await this.setup(f);
+    if (f.available) await this.setup(f);
+    else f.errors.push({ subsystem: 'interface', code: 'NO_DEVICE', data: [] });
   }
 
   async ifdown(name: string): Promise<void> {
@@ -344,8 +359,8 @@ export class FakeNetifd {
     f.ip6addr = [];
     if (wasUp) await this.bus.send('network.interface', { action: 'ifdown', interface: f.name }).catch(() => undefined);
     this.dependencyChanged(f);
-    // netifd restarts a failed interface at once while autostart is on.
-    if (f.autostart && f.available && f.setups < MAX_RETRIES) queueMicrotask(() => void this.setup(f));
+    // netifd sets an interface up again at once while autostart is on (a failed one too: the tight loop)
+    if (f.autostart && f.setups < MAX_RETRIES) queueMicrotask(() => void this.setUp(f));
   }
 
   /** IFPEV_LINK_LOST: an interface that is up goes back to setting up. */

@@ -397,8 +397,8 @@ function renderStatus(st) {
 	if (L.isObject(st.error))
 		items.push(_('Error'), E('span', { 'class': 'xfrmd-error' }, [ E('code', String(st.error.code)), ' ', String(st.error.message || '') ]));
 	if (st.device != null)
-		items.push(_('Device'), [ (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device),
-			(st.present === false) ? E('strong', ' ' + _('missing')) : (st.link_up === false) ? E('strong', ' ' + _('down')) : '' ]);
+		items.push(_('Device'), E('span', {}, [ (st.ifindex != null) ? '%s (ifindex %d)'.format(st.device, st.ifindex) : String(st.device),
+			(st.present === false) ? E('strong', ' ' + _('missing')) : (st.link_up === false) ? E('strong', ' ' + _('down')) : '' ]));
 	if (st.ifid != null)
 		items.push(_('Interface ID'), '%d (0x%x)'.format(st.ifid, st.ifid));
 	if (L.isObject(st.parent))
@@ -457,7 +457,7 @@ function renderRowStatus(st) {
 		parts.push(_('routes %s').format(countOf(st.routes)));
 	if (Array.isArray(st.rules) && st.rules.length)
 		parts.push(_('rules %s').format(countOf(st.rules)));
-	if (Array.isArray(st.sas))
+	if (Array.isArray(st.sas) && (st.sas.length || st.phase == 'up'))
 		parts.push(_('%d SAs').format(st.sas.length));
 
 	var node = E('span', {}, [ E('strong', 'xfrmd: '), parts.join(' · ') ]);
