@@ -27,6 +27,10 @@ function requireStack(): void {
   }
 }
 
+export function stackAvailable(): boolean {
+  return existsSync(join(STACK, 'sbin/netifd')) && existsSync(join(STACK, 'sbin/ubusd'));
+}
+
 /** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only: put
  *  there in the guest's overlay; never on a host (benchmarks with our shim, whose normal path
  *  does not source it, run there). */
