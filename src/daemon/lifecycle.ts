@@ -53,7 +53,8 @@ export type LifecycleEvent =
   | { type: 'kick'; since: number }
   | { type: 'retry' }
   | { type: 'device-lost'; ifindex: number }
-  | { type: 'repair'; actual: ActualIndex }
+  /** `actual`: a dump shared by several repairs; without it the repair dumps when its turn comes */
+  | { type: 'repair'; actual?: ActualIndex }
   | { type: 'parent-up'; device: string; ifindex: number }
   | { type: 'parent-gone'; device: string }
   | { type: 'summary'; data: Record<string, number> };
@@ -205,7 +206,7 @@ export class Lifecycle {
       }
       case 'repair':
         if (this.state !== 'up' || !this.config) return;
-        return this.bringUp(this.config, { mode: 'repair', actual: ev.actual });
+        return this.bringUp(this.config, { mode: 'repair', actual: ev.actual ?? (await this.ctx.ownObjects()) });
       case 'parent-up':
         if (ev.device !== this.parentDevice) return;
         if (this.state === 'waiting') return this.retryNow();

@@ -141,6 +141,11 @@ export class InterfaceManager {
     names.add(name);
   }
 
+  /** An interface holds this object (`route|…` / `rule|…` key), or is adding it right now. */
+  owns(key: string): boolean {
+    return this.owners.has(key);
+  }
+
   private setOwnership(name: string, installed: Installed | undefined): void {
     const was = this.ifindexOf.get(name);
     if (was !== undefined && this.byIfindex.get(was) === name) this.byIfindex.delete(was);
@@ -205,8 +210,12 @@ export class InterfaceManager {
     this.repairTimer = undefined;
     const names = [...this.repairWanted];
     this.repairWanted.clear();
-    // only interfaces that are up have anything to repair; our own teardowns end here
-    const up = names.map((n) => this.lifecycles.get(n)).filter((l): l is Lifecycle => l?.state === 'up');
+    const wanted = names.map((n) => this.lifecycles.get(n)).filter((l): l is Lifecycle => l !== undefined);
+    // one being set up or repaired right now checks after it, with a dump of its own (a deletion
+    // while it was adding must not be lost); idle or failed ones have nothing to repair: our own
+    // teardowns end here
+    for (const l of wanted) if (l.state === 'setting-up' || l.state === 'repairing') void l.dispatch({ type: 'repair' });
+    const up = wanted.filter((l) => l.state === 'up');
     if (!up.length) return;
     try {
       const actual = await this.ownObjects();

@@ -95,17 +95,23 @@ export async function resync(m: InterfaceManager, why: string, o: ResyncOptions 
     t.unref();
   }
 
-  // Strays: tagged objects no record owns (records are written before any change, so an
-  // interface that is coming up right now already owns what it is adding).
-  const owned = new Set<string>();
+  // Strays: tagged objects no record owns. Looked at after the jobs, with a fresh dump (the
+  // first is stale by now). Records are written (and owners registered) before any change, so
+  // what an interface adds meanwhile is owned before it exists; an object is skipped if a record
+  // held it when the dump came back or an interface owns it right before its delete is sent.
+  const now = await m.ownObjects().catch(() => undefined);
+  const recorded = new Set<string>();
   for (const rec of m.store.all()) {
-    for (const r of rec.installed.routes) owned.add('route|' + routeKey(r));
-    for (const r of rec.installed.rules) owned.add('rule|' + ruleKey(r));
+    for (const r of rec.installed.routes) recorded.add('route|' + routeKey(r));
+    for (const r of rec.installed.rules) recorded.add('rule|' + ruleKey(r));
   }
+  const owned = (key: string) => recorded.has(key) || m.owns(key);
   // (counted when a delete went through: an interface that was removed meanwhile took its own)
   const sweep = (p: Promise<void>) => p.then(() => void report.strays++, () => undefined);
-  for (const [k, r] of actual.rules) if (!owned.has('rule|' + k)) await sweep(m.kernel.deleteRule(r));
-  for (const [k, r] of actual.routes) if (!owned.has('route|' + k)) await sweep(m.kernel.deleteRoute(r));
+  if (now) {
+    for (const [k, r] of now.rules) if (!owned('rule|' + k)) await sweep(m.kernel.deleteRule(r));
+    for (const [k, r] of now.routes) if (!owned('route|' + k)) await sweep(m.kernel.deleteRoute(r));
+  }
   // netifd's SA summaries: SAs may have come and gone while we were away
   m.xfrmChanged();
   log.info({ ...report }, 'resync done');

@@ -269,6 +269,29 @@ describe('xfrmd daemon with netifd', () => {
     expect(ours().routes).toEqual(['10.20.0.0/16 254', '10.21.0.0/16 254']);
   });
 
+  it('a route deleted while its interface is still being set up (after it was added) is put back once the setup ends', async () => {
+    const iface = vpn({ route: ['10.20.0.0/16'], source: ['192.168.1.0/24'] });
+    await netifd.start();
+    await start();
+    // the setup stops at its rule, after its route is in
+    let release!: () => void;
+    let enter!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const entered = new Promise<void>((r) => (enter = r));
+    const addRule = kernel.addRule.bind(kernel);
+    kernel.addRule = async (...a: Parameters<typeof addRule>) => (enter(), await gate, addRule(...a));
+    void netifd.ifup('vpn0');
+    await entered;
+    await kernel.deleteRoute([...kernel.routes.values()].find((x) => x.dst === '10.20.0.0')!);
+    // the repair the deletion asked for comes due while the setup is still running
+    await sleep(50);
+    expect(daemon!.manager.lifecycle('vpn0').state).toBe('setting-up');
+    release();
+    await until(() => iface.state === 'up', 'vpn0 up');
+    await until(() => ours().routes.length === 1, 'route put back');
+    expect(ours()).toEqual({ routes: ['10.20.0.0/16 10005'], rules: [100] });
+  });
+
   it('status lists the SAs and policies with its if_id, with direction, output mark and offload, and hints for the traps; netifd gets a summary', async () => {
     const iface = vpn({ parent_device: 'eth0', full_tunnel: '1', exempt_mark: '0x6' });
     await netifd.start();
