@@ -100,14 +100,8 @@ const { Netns, sh } = await import('../test/kernel/lib.ts');
 const { routerNodeOptions } = await import('../test/support/procd.ts');
 // the daemon runs with the node options of the router's init script
 const ROUTER_NODE_OPTIONS = routerNodeOptions();
-const { NetifdStack, stackAvailable, until } = await import('../test/kernel/netifd-stack.ts');
+const { NetifdStack, stackAvailable, until, WAN } = await import('../test/kernel/netifd-stack.ts');
 
-const WAN = `config interface 'wan'
-\toption device 'wan0'
-\toption proto 'static'
-\toption ipaddr '192.0.2.1'
-\toption netmask '255.255.255.0'
-`;
 const names = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
 function sections(n: number): string {
   return names(n)

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleDaemon, REPO } from '../scripts/bundle.ts';
 import { Netns } from '../test/kernel/lib.ts';
-import { NetifdStack, stackAvailable } from '../test/kernel/netifd-stack.ts';
+import { NetifdStack, stackAvailable, WAN } from '../test/kernel/netifd-stack.ts';
 import { routerNodeOptions } from '../test/support/procd.ts';
 import { standinNetns } from '../test/support/standin-kernel.ts';
 
@@ -82,12 +82,6 @@ async function bareNode(): Promise<Mem> {
   return m;
 }
 
-const WAN = `config interface 'wan'
-\toption device 'wan0'
-\toption proto 'static'
-\toption ipaddr '192.0.2.1'
-\toption netmask '255.255.255.0'
-`;
 const names = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
 const sections = (n: number) =>
   names(n)

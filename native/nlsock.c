@@ -364,24 +364,31 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static napi_value js_start(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  nlsock *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
-  if (s->fd < 0) return throw_errno(env, EBADF, "start");
-  if (s->poll_init) return throw_errno(env, EALREADY, "start");
+/* What start and startStream share: the callback(s) kept, an async context for them, the poll
+ * handle on the fd (refed). 1, or 0 after an exception was thrown. */
+static int begin_poll(napi_env env, nlsock *s, napi_value cb, napi_value wcb, const char *name, const char *what) {
+  if (s->fd < 0) { throw_errno(env, EBADF, what); return 0; }
+  if (s->poll_init) { throw_errno(env, EALREADY, what); return 0; }
   uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
-  napi_create_reference(env, argv[1], 1, &s->cb);
-  napi_value name;
-  napi_create_string_utf8(env, "xfrmd:netlink", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->actx);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return 0;
+  napi_create_reference(env, cb, 1, &s->cb);
+  if (wcb) napi_create_reference(env, wcb, 1, &s->wcb);
+  napi_value resource;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_async_init(env, NULL, resource, &s->actx);
   int r = uv_poll_init(loop, &s->poll, s->fd);
-  if (r < 0) return throw_errno(env, -r, "uv_poll_init");
+  if (r < 0) { throw_errno(env, -r, "uv_poll_init"); return 0; }
   s->poll_init = 1;
   s->poll.data = s;
   s->refed = 1;
-  r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  return 1;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s || !begin_poll(env, s, argv[1], NULL, "xfrmd:netlink", "start")) return NULL;
+  int r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
   if (r < 0) return throw_errno(env, -r, "uv_poll_start");
   return NULL;
 }
@@ -526,21 +533,7 @@ static void on_stream_poll(uv_poll_t *h, int status, int events) {
 static napi_value js_start_stream(napi_env env, napi_callback_info info) {
   ARGS(3);
   nlsock *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
-  if (s->fd < 0) return throw_errno(env, EBADF, "startStream");
-  if (s->poll_init) return throw_errno(env, EALREADY, "startStream");
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
-  napi_create_reference(env, argv[1], 1, &s->cb);
-  napi_create_reference(env, argv[2], 1, &s->wcb);
-  napi_value name;
-  napi_create_string_utf8(env, "xfrmd:unix", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->actx);
-  int r = uv_poll_init(loop, &s->poll, s->fd);
-  if (r < 0) return throw_errno(env, -r, "uv_poll_init");
-  s->poll_init = 1;
-  s->poll.data = s;
-  s->refed = 1;
+  if (!s || !begin_poll(env, s, argv[1], argv[2], "xfrmd:unix", "startStream")) return NULL;
   stream_poll_start(s);
   return NULL;
 }
