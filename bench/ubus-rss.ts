@@ -1,6 +1,6 @@
 // RSS of a separate node process that holds one ubus connection and one
 // object: the ubus side of the daemon. The child is bundled with esbuild and
-// run by plain node, as on the router (dist/xfrmd.mjs); an idle plain node
+// run by plain node, as on the router (dist/xfrmd.cjs); an idle plain node
 // process is measured the same way for comparison.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

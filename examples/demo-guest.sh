@@ -18,7 +18,7 @@ mkdir -p /usr/local/share/libubox && cp "$stack/share/libubox/jshn.sh" /usr/loca
 printf '#!/bin/sh\nexec %s/bin/ubus -s %s "$@"\n' "$stack" "$sock" > "$run/bin/ubus"
 chmod +x "$run/bin/ubus"
 export PATH=$run/bin:$stack/bin:$PATH NETIFD_MAIN_DIR=$run/lib/netifd
-xfrmd() { node dist/xfrmd.mjs "$@"; }
+xfrmd() { node dist/xfrmd.cjs "$@"; }
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

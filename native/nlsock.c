@@ -17,6 +17,12 @@
 //   start(handle, cb(errno, Buffer))     start receiving; cb gets batches of datagrams (see on_poll)
 //   ref(handle, bool)                    keep the event loop alive while waiting, or not
 //   close(handle)
+// and the same for a unix stream socket (ubusd), so the daemon needs no node:net and its
+// streams (2 MB of its memory):
+//   connectUnix(path) -> handle           blocking connect, then non-blocking
+//   write(handle, buffer) -> bytes        what the socket took now (0: full, try when writable)
+//   startStream(handle, onData(errno, Buffer, eof), onWritable())
+//   wantWrite(handle, bool)               call onWritable once the socket takes data again
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -58,9 +65,16 @@ typedef struct {
   int finalized;
   int refed;
   napi_ref cb;
+  napi_ref wcb; // stream sockets: onWritable
+  int stream;
+  int want_write;
   napi_async_context actx;
-  unsigned char *buf;
 } nlsock;
+
+// One receive buffer for every socket: callbacks run one at a time on the loop thread and
+// copy out what they read before returning, so per-socket buffers (a daemon has five) only
+// kept more touched pages resident.
+static unsigned char *recv_buf;
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
   char msg[256];
@@ -75,7 +89,6 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
 }
 
 static void free_sock(nlsock *s) {
-  free(s->buf);
   free(s);
 }
 
@@ -93,6 +106,10 @@ static void do_close(nlsock *s) {
   if (s->cb) {
     napi_delete_reference(s->env, s->cb);
     s->cb = NULL;
+  }
+  if (s->wcb) {
+    napi_delete_reference(s->env, s->wcb);
+    s->wcb = NULL;
   }
   if (s->actx) {
     napi_async_destroy(s->env, s->actx);
@@ -219,9 +236,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, err, "netlink getsockname");
   }
 
+  if (!recv_buf) recv_buf = malloc(RECV_BUF);
   nlsock *s = calloc(1, sizeof *s);
-  if (s) s->buf = malloc(RECV_BUF);
-  if (!s || !s->buf) {
+  if (!s || !recv_buf) {
     free(s);
     close(fd);
     return throw_errno(env, ENOMEM, "netlink socket");
@@ -282,15 +299,13 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return n;
 }
 
-static void deliver(nlsock *s, int err, napi_value arr) {
+static void call_js(nlsock *s, napi_ref ref, size_t argc, napi_value *argv) {
   napi_env env = s->env;
-  napi_value cb, recv, argv[2], result;
-  if (!s->cb || napi_get_reference_value(env, s->cb, &cb) != napi_ok || cb == NULL) return;
+  napi_value cb, recv, result;
+  if (!ref || napi_get_reference_value(env, ref, &cb) != napi_ok || cb == NULL) return;
   napi_get_global(env, &recv); // make_callback needs an object receiver
-  napi_create_int32(env, err, &argv[0]);
-  argv[1] = arr;
   // make_callback (not call_function) so promise reactions run right after the batch.
-  if (napi_make_callback(env, s->actx, recv, cb, 2, argv, &result) != napi_ok) {
+  if (napi_make_callback(env, s->actx, recv, cb, argc, argv, &result) != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -299,6 +314,14 @@ static void deliver(nlsock *s, int err, napi_value arr) {
       napi_fatal_exception(env, ex);
     }
   }
+}
+
+static void deliver(nlsock *s, int err, napi_value arr, int eof) {
+  napi_value argv[3];
+  napi_create_int32(s->env, err, &argv[0]);
+  argv[1] = arr;
+  napi_get_boolean(s->env, eof, &argv[2]);
+  call_js(s, s->cb, 3, argv);
 }
 
 // Datagrams go to JS packed in one Buffer as records [u32 length, host order][bytes,
@@ -311,7 +334,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   uint32_t n = 0;
   int err = 0;
   while (n < MAX_BATCH && s->fd >= 0 && off + 4 + RECV_MAX <= RECV_BUF) {
-    ssize_t r = recv(s->fd, s->buf + off + 4, RECV_MAX, MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t r = recv(s->fd, recv_buf + off + 4, RECV_MAX, MSG_DONTWAIT | MSG_TRUNC);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno; // ENOBUFS: overflow, socket stays usable
@@ -322,7 +345,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       break;
     }
     uint32_t len = (uint32_t)r;
-    memcpy(s->buf + off, &len, 4);
+    memcpy(recv_buf + off, &len, 4);
     off += 4 + ((len + 3) & ~3u);
     n++;
   }
@@ -337,28 +360,35 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value b;
   void *copy;
-  if (napi_create_buffer_copy(env, off, s->buf, &copy, &b) == napi_ok) deliver(s, err, b);
+  if (napi_create_buffer_copy(env, off, recv_buf, &copy, &b) == napi_ok) deliver(s, err, b, 0);
   napi_close_handle_scope(env, scope);
+}
+
+/* What start and startStream share: the callback(s) kept, an async context for them, the poll
+ * handle on the fd (refed). 1, or 0 after an exception was thrown. */
+static int begin_poll(napi_env env, nlsock *s, napi_value cb, napi_value wcb, const char *name, const char *what) {
+  if (s->fd < 0) { throw_errno(env, EBADF, what); return 0; }
+  if (s->poll_init) { throw_errno(env, EALREADY, what); return 0; }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return 0;
+  napi_create_reference(env, cb, 1, &s->cb);
+  if (wcb) napi_create_reference(env, wcb, 1, &s->wcb);
+  napi_value resource;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_async_init(env, NULL, resource, &s->actx);
+  int r = uv_poll_init(loop, &s->poll, s->fd);
+  if (r < 0) { throw_errno(env, -r, "uv_poll_init"); return 0; }
+  s->poll_init = 1;
+  s->poll.data = s;
+  s->refed = 1;
+  return 1;
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
   ARGS(2);
   nlsock *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
-  if (s->fd < 0) return throw_errno(env, EBADF, "start");
-  if (s->poll_init) return throw_errno(env, EALREADY, "start");
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
-  napi_create_reference(env, argv[1], 1, &s->cb);
-  napi_value name;
-  napi_create_string_utf8(env, "xfrmd:netlink", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->actx);
-  int r = uv_poll_init(loop, &s->poll, s->fd);
-  if (r < 0) return throw_errno(env, -r, "uv_poll_init");
-  s->poll_init = 1;
-  s->poll.data = s;
-  s->refed = 1;
-  r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  if (!s || !begin_poll(env, s, argv[1], NULL, "xfrmd:netlink", "start")) return NULL;
+  int r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
   if (r < 0) return throw_errno(env, -r, "uv_poll_start");
   return NULL;
 }
@@ -385,6 +415,142 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- unix stream sockets (ubusd) ----
+
+static napi_value js_connect_unix(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], sa.sun_path, sizeof sa.sun_path, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "connectUnix: expected a path");
+    return NULL;
+  }
+  if (len == 0 || len >= sizeof sa.sun_path - 1) return throw_errno(env, ENAMETOOLONG, "connect");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  // a local connect completes at once (or fails): blocking here is simpler than a second poll
+  int r;
+  do {
+    r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "connect");
+  }
+  if (!recv_buf) recv_buf = malloc(RECV_BUF);
+  nlsock *s = calloc(1, sizeof *s);
+  if (!s || !recv_buf) {
+    free(s);
+    close(fd);
+    return throw_errno(env, ENOMEM, "unix socket");
+  }
+  s->fd = fd;
+  s->stream = 1;
+  s->env = env;
+  napi_value ext;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free_sock(s);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "write: expected a Buffer");
+    return NULL;
+  }
+  if (s->fd < 0) return throw_errno(env, EBADF, "write");
+  ssize_t r;
+  do {
+    r = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, errno, "write");
+  napi_value n;
+  napi_create_int64(env, r < 0 ? 0 : r, &n);
+  return n;
+}
+
+static void on_stream_poll(uv_poll_t *h, int status, int events);
+
+static void stream_poll_start(nlsock *s) {
+  if (s->fd < 0 || !s->poll_init || uv_is_closing((uv_handle_t *)&s->poll)) return;
+  uv_poll_start(&s->poll, UV_READABLE | (s->want_write ? UV_WRITABLE : 0), on_stream_poll);
+  if (!s->refed) uv_unref((uv_handle_t *)&s->poll);
+}
+
+// What arrived goes to JS as one record [u32 length][bytes] (the netlink batch layout);
+// end of stream as eof = true, after which the socket is not polled any more.
+static void on_stream_poll(uv_poll_t *h, int status, int events) {
+  nlsock *s = h->data;
+  napi_env env = s->env;
+  if ((events & UV_WRITABLE) && s->want_write) {
+    s->want_write = 0;
+    stream_poll_start(s);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    call_js(s, s->wcb, 0, NULL);
+    napi_close_handle_scope(env, scope);
+    if (s->fd < 0) return;
+  }
+  if (!(events & UV_READABLE) && status >= 0) return;
+  size_t off = 4;
+  int err = 0, eof = 0;
+  while (s->fd >= 0 && off < RECV_BUF) {
+    ssize_t r = recv(s->fd, recv_buf + off, RECV_BUF - off, MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    if (r == 0) {
+      eof = 1;
+      break;
+    }
+    off += (size_t)r;
+  }
+  if (eof || err) uv_poll_stop(&s->poll);
+  if (off == 4 && !eof && !err) return;
+  uint32_t len = (uint32_t)(off - 4);
+  memcpy(recv_buf, &len, 4);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value b;
+  void *copy;
+  if (napi_create_buffer_copy(env, (off + 3) & ~(size_t)3, recv_buf, &copy, &b) == napi_ok) deliver(s, err, b, eof);
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value js_start_stream(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s || !begin_poll(env, s, argv[1], argv[2], "xfrmd:unix", "startStream")) return NULL;
+  stream_poll_start(s);
+  return NULL;
+}
+
+static napi_value js_want_write(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  nlsock *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  if (s->want_write != on) {
+    s->want_write = on;
+    stream_poll_start(s);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -394,6 +560,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"connectUnix", NULL, js_connect_unix, NULL, NULL, NULL, napi_default, NULL},
+      {"write", NULL, js_write, NULL, NULL, NULL, napi_default, NULL},
+      {"startStream", NULL, js_start_stream, NULL, NULL, NULL, napi_default, NULL},
+      {"wantWrite", NULL, js_want_write, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -112,7 +112,7 @@ async function stage(root: string, version: string): Promise<void> {
   stageHeaders(join(root, 'native/include'));
   copyFileSync(join(REPO, 'LICENSE'), join(root, 'LICENSE'));
   writeFileSync(join(root, 'VERSION'), `${version}\n`);
-  await bundleDaemon(join(root, 'xfrmd.mjs'));
+  await bundleDaemon(join(root, 'xfrmd.cjs'));
 }
 
 /** Builds `<outDir>/xfrmd-<version>.tar.gz`. */

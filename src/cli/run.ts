@@ -2,11 +2,18 @@
 import { createLogger } from '../log.ts';
 import { errorText } from '../errors.ts';
 import { startDaemon } from '../daemon/daemon.ts';
+import type { Capabilities } from '../daemon/probe.ts';
+import type { Kernel } from '../reconcile/kernel.ts';
 import { openKernel } from '../reconcile/netlink-kernel.ts';
 import { DEFAULT_SOCKET } from '../ubus/connection.ts';
 import { parseArgs } from './args.ts';
 
-export async function main(argv: string[]): Promise<number> {
+export function main(argv: string[]): Promise<number> {
+  return runDaemon(argv);
+}
+
+/** The daemon's whole life; benchmarks on kernels without XFRM wrap the kernel (test/support/standin-daemon.ts). */
+export async function runDaemon(argv: string[], o: { wrapKernel?: (k: Kernel) => Kernel; probe?: () => Promise<Capabilities> } = {}): Promise<number> {
   let a;
   try {
     a = parseArgs(argv, { values: ['-s', '--state-dir'] });
@@ -19,9 +26,10 @@ export async function main(argv: string[]): Promise<number> {
   const daemon = await startDaemon({
     socketPath: a.values.get('-s') ?? DEFAULT_SOCKET,
     stateDir: a.values.get('--state-dir'),
-    kernel: k.kernel,
+    kernel: o.wrapKernel ? o.wrapKernel(k.kernel) : k.kernel,
     kernelEvents: k.events,
     log,
+    ...(o.probe ? { probe: o.probe } : {}),
   });
   log.info('xfrmd running');
   // The daemon never exits on a fault; only a signal ends it. Kernel state stays

@@ -163,6 +163,10 @@ function boolValue(v: unknown): Parsed<boolean> {
 
 const utf8 = new TextEncoder();
 
+/** An array built by push holds room for 17 elements: a daemon keeps one config per interface,
+ *  so the lists it keeps are copied to their size (slice). */
+const exact = <T>(a: T[]): T[] => (a.length ? a.slice() : a);
+
 export function validNetdevName(name: string): Parsed<string> {
   // TextEncoder, not Buffer: this module also runs in the browser (LuCI form checks)
   const bytes = utf8.encode(name).length;
@@ -301,7 +305,7 @@ function parseAddressList(raw: RawConfig, name: 'ipaddr' | 'ip6addr', family: Fa
     }
     out.push(p);
   }
-  return out;
+  return exact(out);
 }
 
 function parseRouteList(raw: RawConfig, name: 'route' | 'route6', family: Family, c: Collector): RouteEntry[] {
@@ -355,7 +359,7 @@ function parseRouteList(raw: RawConfig, name: 'route' | 'route6', family: Family
     }
     out.push(entry);
   }
-  return out;
+  return exact(out);
 }
 
 function parseSourceList(raw: RawConfig, c: Collector): SourceEntry[] {
@@ -394,7 +398,7 @@ function parseSourceList(raw: RawConfig, c: Collector): SourceEntry[] {
     }
     out.push(e);
   }
-  return out;
+  return exact(out);
 }
 
 /** Validate one section. `section` is the UCI section / netifd interface name. */

@@ -99,6 +99,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       policy: { interface: BlobmsgType.STRING, config: BlobmsgType.TABLE },
       handler: (req) => {
         const name = nameArg(req);
+        log.debug({ iface: name }, 'setup requested');
         void manager.setup(name, (req.args.config ?? {}) as Record<string, unknown>);
       },
     },
@@ -133,8 +134,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   ev?.onXfrm(() => manager.xfrmChanged());
 
   let running: Promise<ResyncReport | undefined> | undefined;
-  const runResync = (why: string): Promise<ResyncReport | undefined> => {
-    running ??= resync(manager, why, o.resync)
+  const runResync = (why: string, since?: number): Promise<ResyncReport | undefined> => {
+    running ??= resync(manager, why, o.resync, since)
       .catch((e) => {
         log.warn(`resync failed: ${errorText(e)}`);
         return undefined;
@@ -148,9 +149,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     log.warn('kernel events were lost: checking every interface');
     manager.eventsLost();
   });
-  // netifd (re)started: it sets everything up again; drop what it no longer has
+  // netifd (re)started: it sets everything up again (its requests decide for the interfaces they
+  // name); what it no longer has is dropped. Not at once: netifd's start is its busiest moment,
+  // every setup arrives together, and a resync then only competes with them for the CPU.
+  let netifdResync: NodeJS.Timeout | undefined;
   await client.listen('ubus.object.add', (_e, data) => {
-    if (data.path === 'network.interface') void runResync('netifd (re)started');
+    if (data.path !== 'network.interface') return;
+    const since = manager.seq;
+    clearTimeout(netifdResync);
+    netifdResync = setTimeout(() => void runResync('netifd (re)started', since), o.resync?.afterNetifdMs ?? 2000);
+    netifdResync.unref();
   });
   client.on('reconnect', () => void runResync('ubus reconnected'));
 
@@ -161,6 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     ready,
     resync: runResync,
     close() {
+      clearTimeout(netifdResync);
       manager.close();
       client.close();
     },

@@ -36,7 +36,7 @@
 import type { Logger } from '../log.ts';
 import { XfrmdError, errorText } from '../errors.ts';
 import type { RawConfig } from '../config/validate.ts';
-import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
+import type { Kernel } from '../reconcile/kernel.ts';
 import { applyPlan, removeInstalled, type ActualIndex, type Installed } from '../reconcile/reconcile.ts';
 import type { StateStore } from '../state/store.ts';
 import { isTeardownRefusal, isUnreachable, type IfaceUp, type Netifd } from './netifd.ts';
@@ -79,6 +79,8 @@ export interface LifecycleContext {
   retryDelay(attempt: number): number;
   /** told whenever what an interface owns changes (for mapping kernel events to owners) */
   ownership(name: string, installed: Installed | undefined): void;
+  /** told whenever the `parent_device` an interface follows changes (link events of that name concern it) */
+  follows(name: string, device: string | undefined): void;
   /** our tagged routes and rules as the kernel has them now */
   ownObjects(): Promise<ActualIndex>;
   /** SA summaries may be out of date (refreshed after a short delay, once for all) */
@@ -108,7 +110,6 @@ export class Lifecycle {
   prepared: Prepared | undefined;
   installed: Installed | undefined;
   parent: ParentRef | undefined;
-  offload: EspOffload | undefined;
   error: { code: string; message: string } | undefined;
   /** the `parent_device` of the last validated config: kernel events about it concern us */
   parentDevice: string | undefined;
@@ -144,8 +145,10 @@ export class Lifecycle {
         // handlers report their own failures; anything escaping is a bug, never a crash
         this.log.error({ event: ev.type }, `unexpected: ${errorText(e)}`);
       }
+      // SA summaries and kicks that changed nothing are not worth keeping (a daemon keeps this per interface)
+      if (from === this.state && (ev.type === 'summary' || ev.type === 'kick')) return;
       this.transitions.push({ event: ev.type, from, to: this.state });
-      if (this.transitions.length > 64) this.transitions.shift();
+      if (this.transitions.length > 16) this.transitions.shift();
     };
     this.queue = this.queue.then(run, run);
     return this.queue;
@@ -231,10 +234,11 @@ export class Lifecycle {
     try {
       const prepared = prepare(this.name, config, ctx.others(this.name));
       this.prepared = prepared;
+      if (this.parentDevice !== prepared.parentDevice) ctx.follows(this.name, prepared.parentDevice);
       this.parentDevice = prepared.parentDevice;
       this.checkCapabilities(prepared);
       const parent = await this.resolveParent(prepared, o.mode === 'setup');
-      const offload = await this.checkOffload(prepared, parent?.device);
+      await this.checkOffload(prepared, parent?.device);
       const plan = prepared.plan(parent ? { ifindex: parent.index, name: parent.device } : undefined);
       const changes = { count: 0 };
       const installed = await applyPlan(ctx.kernel, plan, {
@@ -248,7 +252,6 @@ export class Lifecycle {
       });
       this.record(installed);
       this.parent = parent;
-      this.offload = offload;
       // netifd asked again meanwhile: our update would land in its newer setup (accepted there,
       // for the wrong run) or its teardown (refused). The newer request decides; nothing to say.
       if (this.superseded(o.seq)) {
@@ -455,16 +458,12 @@ export class Lifecycle {
     return undefined;
   }
 
-  private async checkOffload(p: Prepared, device: string | undefined): Promise<EspOffload | undefined> {
-    if (!device) {
-      if (p.offload !== 'off') throw new XfrmdError('OFFLOAD_UNSUPPORTED', `offload ${p.offload} needs a parent device (tunlink or parent_device)`);
-      return undefined;
-    }
+  /** Offload asked for: the parent must offer it (status reads the features when asked). */
+  private async checkOffload(p: Prepared, device: string | undefined): Promise<void> {
+    if (p.offload === 'off') return;
+    if (!device) throw new XfrmdError('OFFLOAD_UNSUPPORTED', `offload ${p.offload} needs a parent device (tunlink or parent_device)`);
     const features = await this.ctx.kernel.espOffload(device).catch(() => undefined);
-    if (p.offload !== 'off' && !features?.hwOffload) {
-      throw new XfrmdError('OFFLOAD_UNSUPPORTED', `offload ${p.offload} requested but ${device} has no esp-hw-offload`);
-    }
-    return features;
+    if (!features?.hwOffload) throw new XfrmdError('OFFLOAD_UNSUPPORTED', `offload ${p.offload} requested but ${device} has no esp-hw-offload`);
   }
 
   private async retryNow(): Promise<void> {

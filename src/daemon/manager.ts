@@ -6,15 +6,15 @@ import type { Logger } from '../log.ts';
 import { XFRMD_RTPROT, type RouteSpec, type RuleSpec } from '../model.ts';
 import type { RawConfig } from '../config/validate.ts';
 import { errorText } from '../errors.ts';
-import type { Kernel } from '../reconcile/kernel.ts';
+import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
 import { indexActual, type ActualIndex, type Installed } from '../reconcile/reconcile.ts';
 import { routeKey, ruleKey } from '../reconcile/keys.ts';
-import type { StateStore } from '../state/store.ts';
+import { byName, type StateStore } from '../state/store.ts';
 import { Lifecycle, type LifecycleContext, type LifecycleEvent } from './lifecycle.ts';
 import type { Netifd } from './netifd.ts';
 import type { Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
-import { reportOf, summaryOf, type InterfaceReport, type KernelView } from './status.ts';
+import { reportOf, saSummary, type InterfaceReport, type KernelView } from './status.ts';
 
 export type { InterfaceReport } from './status.ts';
 
@@ -42,6 +42,11 @@ export class InterfaceManager {
   /** object key (route|…, rule|…) → the interface that owns it */
   private readonly owners = new Map<string, string>();
   private readonly ownedKeys = new Map<string, string[]>();
+  /** ifindex of each interface's device, and the interfaces following each `parent_device`:
+   *  a link event finds what it concerns without looking at every interface */
+  private readonly byIfindex = new Map<number, string>();
+  private readonly ifindexOf = new Map<string, number>();
+  private readonly followers = new Map<string, Set<string>>();
   /** sequence of netifd requests: resync skips interfaces netifd asked about after it looked */
   private requestSeq = 0;
   private repairTimer: NodeJS.Timeout | undefined;
@@ -70,6 +75,7 @@ export class InterfaceManager {
       others: (name) => this.others(name),
       retryDelay: (attempt) => Math.min(retryMs * 2 ** (attempt - 1), maxRetryMs),
       ownership: (name, installed) => this.setOwnership(name, installed),
+      follows: (name, device) => this.setFollows(name, device),
       ownObjects: () => this.ownObjects(),
       sasChanged: () => this.xfrmChanged(),
       repairLater: (name, ms) => {
@@ -125,12 +131,29 @@ export class InterfaceManager {
     return out;
   }
 
+  private setFollows(name: string, device: string | undefined): void {
+    for (const [dev, names] of this.followers) {
+      if (dev !== device && names.delete(name) && !names.size) this.followers.delete(dev);
+    }
+    if (device === undefined) return;
+    let names = this.followers.get(device);
+    if (!names) this.followers.set(device, (names = new Set()));
+    names.add(name);
+  }
+
   /** An interface holds this object (`route|…` / `rule|…` key), or is adding it right now. */
   owns(key: string): boolean {
     return this.owners.has(key);
   }
 
   private setOwnership(name: string, installed: Installed | undefined): void {
+    const was = this.ifindexOf.get(name);
+    if (was !== undefined && this.byIfindex.get(was) === name) this.byIfindex.delete(was);
+    this.ifindexOf.delete(name);
+    if (installed?.link.index) {
+      this.byIfindex.set(installed.link.index, name);
+      this.ifindexOf.set(name, installed.link.index);
+    }
     for (const k of this.ownedKeys.get(name) ?? []) if (this.owners.get(k) === name) this.owners.delete(k);
     const keys = installed ? [...installed.routes.map((r) => 'route|' + routeKey(r)), ...installed.rules.map((r) => 'rule|' + ruleKey(r))] : [];
     for (const k of keys) this.owners.set(k, name);
@@ -142,12 +165,12 @@ export class InterfaceManager {
 
   /** A link appeared, changed or went away. */
   linkEvent(e: { action: 'new' | 'del'; index: number; name: string; up: boolean }): void {
-    for (const l of this.lifecycles.values()) {
-      const ours = l.installed?.link.index === e.index && l.installed.link.name === e.name;
-      if (ours && (e.action === 'del' || !e.up)) void l.dispatch({ type: 'device-lost', ifindex: e.index });
-      if (l.parentDevice === e.name) {
-        void l.dispatch(e.action === 'new' ? { type: 'parent-up', device: e.name, ifindex: e.index } : { type: 'parent-gone', device: e.name });
-      }
+    const owner = this.byIfindex.get(e.index);
+    const l = owner === undefined ? undefined : this.lifecycles.get(owner);
+    const ours = l?.installed?.link.index === e.index && l.installed.link.name === e.name;
+    if (l && ours && (e.action === 'del' || !e.up)) void l.dispatch({ type: 'device-lost', ifindex: e.index });
+    for (const name of this.followers.get(e.name) ?? []) {
+      void this.lifecycles.get(name)?.dispatch(e.action === 'new' ? { type: 'parent-up', device: e.name, ifindex: e.index } : { type: 'parent-gone', device: e.name });
     }
   }
 
@@ -210,13 +233,19 @@ export class InterfaceManager {
     const [actual, routes, xfrm, links] = await Promise.all([this.ownObjects(), this.kernel.dumpRoutes(), this.kernel.xfrmState(), this.kernel.listLinks()]);
     const foreign = new Map(routes.filter((r) => r.protocol !== XFRMD_RTPROT).map((r) => [routeKey(r), r]));
     const names = new Map(links.map((l) => [l.index, l.name]));
-    return { actual, foreign, sas: xfrm.sas, policies: xfrm.policies, nameOf: (i) => names.get(i) };
+    const features = new Map<string, Promise<EspOffload | undefined>>();
+    const featuresOf = (dev: string) => {
+      let f = features.get(dev);
+      if (!f) features.set(dev, (f = this.kernel.espOffload(dev).catch(() => undefined)));
+      return f;
+    };
+    return { actual, foreign, sas: xfrm.sas, policies: xfrm.policies, nameOf: (i) => names.get(i), features: featuresOf };
   }
 
   /** What each interface has, read from the kernel (not from our records). */
   async status(name?: string): Promise<InterfaceReport[]> {
     const list = name === undefined ? this.all() : [this.lifecycles.get(name)].filter((l): l is Lifecycle => l !== undefined);
-    list.sort((a, b) => a.name.localeCompare(b.name));
+    list.sort(byName);
     const view = await this.kernelView();
     return Promise.all(list.map((l) => reportOf(l, this.kernel, view)));
   }
@@ -228,13 +257,14 @@ export class InterfaceManager {
     this.summaryTimer.unref();
   }
 
+  /** One XFRM dump for all interfaces: only SAs and policies are counted (no per-interface requests). */
   async refreshSummaries(): Promise<void> {
     this.summaryTimer = undefined;
     const up = this.all().filter((l) => l.state === 'up');
     if (!up.length) return;
     try {
-      const view = await this.kernelView();
-      for (const l of up) void l.dispatch({ type: 'summary', data: summaryOf(await reportOf(l, this.kernel, view)) });
+      const { sas, policies } = await this.kernel.xfrmState();
+      for (const l of up) void l.dispatch({ type: 'summary', data: saSummary(l.installed?.link.ifId ?? l.prepared?.config.ifId, sas, policies) });
     } catch (e) {
       this.log.warn(`SA summary: ${errorText(e)}`);
     }

@@ -6,17 +6,40 @@ import { ConfigError, validateOrThrow, type Offload, type RawConfig, type Valida
 import { plan, type Plan } from '../plan/plan.ts';
 import type { BusValue } from './netifd.ts';
 
-export interface Prepared {
-  config: ValidatedConfig;
+/** A validated section; what is derived from it is computed when asked (a daemon holds one per
+ *  interface: with 1000 of them, a plan kept in each was a megabyte). */
+export class Prepared {
   /** logical parent interface (netifd resolves its L3 device) */
-  tunlink: string | undefined;
+  readonly tunlink: string | undefined;
   /** parent netdev named directly */
-  parentDevice: string | undefined;
-  offload: Offload;
+  readonly parentDevice: string | undefined;
+
+  constructor(readonly config: ValidatedConfig) {
+    this.tunlink = config.parent?.kind === 'interface' ? config.parent.name : undefined;
+    this.parentDevice = config.parent?.kind === 'device' ? config.parent.name : undefined;
+  }
+
+  get offload(): Offload {
+    return this.config.offload;
+  }
+
   /** the IPv4 table its routes go to (IPv6 in `plan().tables[6]`) */
-  table: number | undefined;
-  plan(parent?: { ifindex: number; name: string }): Plan;
-  netifdData(parent?: { iface?: string; device: string; index: number }): Record<string, BusValue>;
+  get table(): number | undefined {
+    return plan(this.config).tables[4];
+  }
+
+  plan(parent?: { ifindex: number; name: string }): Plan {
+    return plan(this.config, parent ? { parent } : {});
+  }
+
+  netifdData(parent?: { iface?: string; device: string; index: number }): Record<string, BusValue> {
+    const data: Record<string, BusValue> = { ...plan(this.config).data };
+    if (parent) {
+      data.parent = parent.device;
+      if (parent.iface) data.tunlink = parent.iface;
+    }
+    return data;
+  }
 }
 
 /** Validate one section against its own rules and against the other live sections. */
@@ -24,25 +47,9 @@ export function prepare(name: string, raw: RawConfig, others: readonly Prepared[
   const config = validateOrThrow(raw, name, opts);
   const issues = checkConflictsFor(config, others.map((o) => o.config));
   if (issues.length) throw new ConfigError(issues);
-  return fromValidated(config);
+  return new Prepared(config);
 }
 
 export function fromValidated(config: ValidatedConfig): Prepared {
-  const base = plan(config);
-  return {
-    config,
-    tunlink: config.parent?.kind === 'interface' ? config.parent.name : undefined,
-    parentDevice: config.parent?.kind === 'device' ? config.parent.name : undefined,
-    offload: config.offload,
-    table: base.tables[4],
-    plan: (parent) => plan(config, parent ? { parent } : {}),
-    netifdData(parent) {
-      const data: Record<string, BusValue> = { ...base.data };
-      if (parent) {
-        data.parent = parent.device;
-        if (parent.iface) data.tunlink = parent.iface;
-      }
-      return data;
-    },
-  };
+  return new Prepared(config);
 }

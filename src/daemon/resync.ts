@@ -34,11 +34,13 @@ export interface ResyncReport {
 export interface ResyncOptions {
   /** how long a pending interface may wait for its setup request before netifd is asked again */
   kickAfterMs?: number;
+  /** how long after netifd (re)appeared the resync runs (its setups come first) */
+  afterNetifdMs?: number;
 }
 
-export async function resync(m: InterfaceManager, why: string, o: ResyncOptions = {}): Promise<ResyncReport | undefined> {
+/** `since`: requests from netifd numbered above it are newer than what this resync decides. */
+export async function resync(m: InterfaceManager, why: string, o: ResyncOptions = {}, since = m.seq): Promise<ResyncReport | undefined> {
   const log = m.log;
-  const since = m.seq;
   log.info({ why }, 'resync');
   let ifaces;
   try {

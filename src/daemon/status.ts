@@ -6,7 +6,7 @@
 import type { Mark } from '../config/validate.ts';
 import { renderRoute, renderRule } from '../plan/render.ts';
 import type { RouteSpec } from '../model.ts';
-import type { Kernel, PolicyState, SaState } from '../reconcile/kernel.ts';
+import type { EspOffload, Kernel, PolicyState, SaState } from '../reconcile/kernel.ts';
 import { addressKey, routeKey, routeMatches, ruleKey } from '../reconcile/keys.ts';
 import type { ActualIndex } from '../reconcile/reconcile.ts';
 import type { Lifecycle, State } from './lifecycle.ts';
@@ -73,6 +73,8 @@ export interface KernelView {
   sas: SaState[];
   policies: PolicyState[];
   nameOf: (ifindex: number) => string | undefined;
+  /** ESP offload features of a parent NIC (read once per device per view) */
+  features: (dev: string) => Promise<EspOffload | undefined>;
 }
 
 /** iproute2's words for an object, without the verb: "10.1.0.0/16 dev x1 table 101 proto 88 src …" */
@@ -92,6 +94,8 @@ function directionOf(sa: SaState, policies: readonly PolicyState[]): 'in' | 'out
 }
 
 export async function reportOf(l: Lifecycle, kernel: Kernel, view: KernelView): Promise<InterfaceReport> {
+  // what the parent NIC offers is read when asked (a bring-up reads it only when offload is wanted)
+  const features = l.parent ? await view.features(l.parent.device) : undefined;
   const i = l.installed;
   const out: InterfaceReport = { interface: l.name, phase: l.state, addresses: [], routes: [], rules: [], sas: [], policies: [], hints: [] };
   if (l.error) out.error = { ...l.error };
@@ -124,9 +128,9 @@ export async function reportOf(l: Lifecycle, kernel: Kernel, view: KernelView): 
   const p = l.prepared;
   if (p) {
     out.offload = { mode: p.offload };
-    if (l.offload) {
-      out.offload.esp_hw_offload = l.offload.hwOffload;
-      out.offload.esp_tx_csum_hw_offload = l.offload.txCsumOffload;
+    if (features) {
+      out.offload.esp_hw_offload = features.hwOffload;
+      out.offload.esp_tx_csum_hw_offload = features.txCsumOffload;
     }
     const tables = p.plan().tables;
     if (tables[4] !== undefined) out.table = tables[4];
@@ -186,11 +190,17 @@ function hintsFor(l: Lifecycle, r: InterfaceReport, sas: SaState[]): Hint[] {
   return hints;
 }
 
-/** The short summary netifd shows in `ifstatus` data. */
-export function summaryOf(r: InterfaceReport): { sa_in: number; sa_out: number; sa_offloaded: number } {
-  return {
-    sa_in: r.sas.filter((s) => s.dir === 'in').length,
-    sa_out: r.sas.filter((s) => s.dir === 'out').length,
-    sa_offloaded: r.sas.filter((s) => s.offload).length,
-  };
+/** The short summary netifd shows in `ifstatus` data: the SAs with this if_id, by direction. */
+export function saSummary(ifId: number | undefined, sas: readonly SaState[], policies: readonly PolicyState[]): { sa_in: number; sa_out: number; sa_offloaded: number } {
+  const out = { sa_in: 0, sa_out: 0, sa_offloaded: 0 };
+  if (!ifId) return out;
+  const mine = policies.filter((p) => p.ifId === ifId);
+  for (const sa of sas) {
+    if (sa.ifId !== ifId) continue;
+    const dir = directionOf(sa, mine);
+    if (dir === 'in') out.sa_in++;
+    else if (dir === 'out') out.sa_out++;
+    if (sa.offload) out.sa_offloaded++;
+  }
+  return out;
 }

@@ -1,8 +1,5 @@
-// Netlink message framing and attribute (TLV) codec. rtnetlink bodies are encoded by
-// the `netlink` package (rtpkg.ts); this codec frames them and is the whole encoder
-// for XFRM and ethtool, because the package drops unknown attributes on parse, throws
-// on unknown ones when encoding and cannot set NLA_F_NESTED (genetlink families such
-// as ethtool reject nests without it).
+// Netlink message framing and attribute (TLV) codec: the one codec for rtnetlink
+// (links, addresses, routes, rules), XFRM and ethtool genetlink.
 import { r16, r32, w16, w32 } from './host.ts';
 
 export const NLMSG_HDRLEN = 16;
@@ -46,18 +43,6 @@ export class MessageBuilder {
     return at;
   }
 
-  /** appends already-encoded bytes (a fixed struct plus attributes, e.g. the `netlink` package's AttrStream output) */
-  parts(parts: readonly Uint8Array[]): this {
-    let total = 0;
-    for (const p of parts) total += p.length;
-    let at = this.reserve(total);
-    for (const p of parts) {
-      this.buf.set(p, at);
-      at += p.length;
-    }
-    return this;
-  }
-
   private bytesRaw(b: Buffer): void {
     const at = this.reserve(b.length);
     b.copy(this.buf, at);
@@ -94,14 +79,15 @@ export class MessageBuilder {
   str(type: number, s: string): this {
     return this.attr(type, Buffer.from(s + '\0'));
   }
-  /** nested attribute; always flagged NLA_F_NESTED (harmless for rtnetlink, required by genetlink) */
-  nest(type: number, fill: (b: this) => void): this {
+  /** nested attribute, flagged NLA_F_NESTED (genetlink requires it); `flagged` false for the
+   *  rtnetlink nests iproute2 sends without it (IFLA_LINKINFO, RTA_METRICS, VETH_INFO_PEER) */
+  nest(type: number, fill: (b: this) => void, flagged = true): this {
     const at = this.reserve(NLA_HDRLEN);
     this.nests.push(at);
     fill(this);
     this.nests.pop();
     w16(this.buf, this.len - at, at);
-    w16(this.buf, type | NLA_F_NESTED, at + 2);
+    w16(this.buf, flagged ? type | NLA_F_NESTED : type, at + 2);
     return this;
   }
 
@@ -164,6 +150,20 @@ export class Attrs {
   nested(t: number): Attrs | undefined {
     const b = this.map.get(t);
     return b ? Attrs.parse(b) : undefined;
+  }
+}
+
+/**
+ * Calls `f(type, start, end)` for each attribute of buf[offset, end), without allocating: the
+ * decoders of routes and links run for every kernel event, where a Map per message shows.
+ */
+export function eachAttr(buf: Buffer, offset: number, end: number, f: (type: number, start: number, end: number) => void): void {
+  let p = offset;
+  while (p + NLA_HDRLEN <= end) {
+    const len = r16(buf, p);
+    if (len < NLA_HDRLEN || p + len > end) break;
+    f(r16(buf, p + 2) & NLA_TYPE_MASK, p + NLA_HDRLEN, p + len);
+    p += align4(len);
   }
 }
 

@@ -1,7 +1,6 @@
 // ethtool over generic netlink: ETHTOOL_MSG_FEATURES_GET, to see whether a NIC can
 // offload ESP. The family id is resolved by name (CTRL_CMD_GETFAMILY) and cached.
-// ethtool's policy is strict: nested attributes must carry NLA_F_NESTED (MessageBuilder.nest does;
-// the `netlink` package cannot set it, so ethtool is our codec, not the package's genl encoders).
+// ethtool's policy is strict: nested attributes must carry NLA_F_NESTED (MessageBuilder.nest does).
 import { Attrs, MessageBuilder } from './attrs.ts';
 import { NetlinkError } from './errors.ts';
 import type { NlSocket } from './socket.ts';

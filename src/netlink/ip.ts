@@ -1,6 +1,5 @@
 // Address text <-> bytes (v6 printed as RFC 5952 by the config module's formatter).
-import { isIPv4, isIPv6 } from 'node:net';
-import { formatAddress } from '../config/ip.ts';
+import { formatAddress, parseAddress } from '../config/ip.ts';
 import type { Family } from '../model.ts';
 
 export const AF_INET = 2;
@@ -8,10 +7,12 @@ export const AF_INET6 = 10;
 export const afOf = (f: Family): number => (f === 4 ? AF_INET : AF_INET6);
 export const familyOfAf = (af: number): Family | undefined => (af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined);
 
+// The config module's parser, not node:net's isIP (node:net would load the whole net module
+// and node's streams into the daemon, 2 MB, for this).
 export function familyOf(addr: string): Family {
-  if (isIPv4(addr)) return 4;
-  if (isIPv6(addr)) return 6;
-  throw new TypeError(`not an IP address: ${addr}`);
+  const a = parseAddress(addr);
+  if (!a) throw new TypeError(`not an IP address: ${addr}`);
+  return a.family;
 }
 
 const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -28,22 +29,11 @@ export function ipToBytes(addr: string): Buffer {
     }
     return b;
   }
-  if (!isIPv6(addr)) throw new TypeError(`not an IP address: ${addr}`);
-  let s = addr;
-  const lastColon = s.lastIndexOf(':');
-  const last = s.slice(lastColon + 1);
-  if (isIPv4(last)) {
-    // ::ffff:1.2.3.4 → ::ffff:102:304
-    const b = last.split('.').map(Number) as [number, number, number, number];
-    s = `${s.slice(0, lastColon + 1)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
-  }
-  const [head, rest] = s.includes('::') ? (s.split('::') as [string, string]) : [s, undefined];
-  const words = (x: string): number[] => (x === '' ? [] : x.split(':').map((w) => parseInt(w, 16)));
-  const h = words(head);
-  const r = rest === undefined ? [] : words(rest);
-  const all = rest === undefined ? h : [...h, ...new Array<number>(8 - h.length - r.length).fill(0), ...r];
+  const a = parseAddress(addr);
+  if (a?.family !== 6) throw new TypeError(`not an IP address: ${addr}`);
   const out = Buffer.alloc(16);
-  all.forEach((w, i) => out.writeUInt16BE(w, i * 2));
+  out.writeBigUInt64BE(a.value >> 64n, 0);
+  out.writeBigUInt64BE(a.value & 0xffff_ffff_ffff_ffffn, 8);
   return out;
 }
 

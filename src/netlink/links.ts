@@ -2,20 +2,31 @@
 // plus veth/dummy/bridge for tests and benchmarks.
 import type { XfrmLinkSpec } from '../model.ts';
 import type { LinkState } from '../reconcile/kernel.ts';
-import { formatDeviceFlags, formatLinkMessage, parseLinkMessage } from 'netlink/dist/rt/structs.js';
-import { formatInfo, formatVethInfo, formatXfrm, parseInfo, parseXfrm, type LinkAttrs } from 'netlink/dist/rt/ifla.js';
-import { getU32, putU32 } from 'netlink/dist/structs.js';
-import { Attrs, type MessageBuilder, type NlMessage } from './attrs.ts';
+import { eachAttr, MessageBuilder, type NlMessage } from './attrs.ts';
 import { NetlinkError } from './errors.ts';
-import { pkgMessage, streamBuffer } from './rtpkg.ts';
+import { r32, ri32, w32, wi32 } from './host.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, type NlSocket } from './socket.ts';
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 
-// package's Xfrm has no collect_metadata: a flag attribute we add/read ourselves
+// struct ifinfomsg: family u8, pad u8, type u16, index s32, flags u32, change u32
+const IFINFOMSG_LEN = 16;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_LINK = 5;
+const IFLA_MASTER = 10;
+const IFLA_OPERSTATE = 16;
+const IFLA_LINKINFO = 18;
+const IFLA_EXT_MASK = 29;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_XFRM_LINK = 1;
+const IFLA_XFRM_IF_ID = 2;
 const IFLA_XFRM_COLLECT_METADATA = 3;
+const VETH_INFO_PEER = 1;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 
 export const IFF_UP = 0x1;
@@ -59,48 +70,65 @@ function flagsOf(c: LinkChange): { flags: number; change: number } {
   return { flags, change };
 }
 
-/** ifinfomsg + attributes, formatted by the package; the device goes in the header (index) or IFLA_IFNAME. */
-function linkMsg(type: number, nlFlags: number, ref: LinkRef, attrs: LinkAttrs, f = 0, change = 0): MessageBuilder {
-  const index = typeof ref === 'number' ? ref : 0;
-  const a: LinkAttrs = typeof ref === 'string' ? { ifname: ref, ...attrs } : attrs;
-  return pkgMessage(type, nlFlags, (out) => formatLinkMessage({ kind: 'link', data: { index, flags: { __unknown: f }, change: { __unknown: change } }, attrs: a }, out));
+/** ifinfomsg; the device goes in the header (index) or IFLA_IFNAME. */
+function linkMsg(type: number, nlFlags: number, ref: LinkRef, f = 0, change = 0): MessageBuilder {
+  const m = new MessageBuilder(type, nlFlags, IFINFOMSG_LEN);
+  const h = m.fixed;
+  wi32(h, typeof ref === 'number' ? ref : 0, 4);
+  w32(h, f, 8);
+  w32(h, change, 12);
+  if (typeof ref === 'string') m.str(IFLA_IFNAME, ref);
+  return m;
 }
 
+const cstr = (b: Buffer, start: number, end: number): string => {
+  const z = b.indexOf(0, start);
+  return b.toString('utf8', start, z < 0 || z > end ? end : z);
+};
+
 export function decodeLink(m: NlMessage): LinkInfo | undefined {
-  let p: ReturnType<typeof parseLinkMessage>;
-  try {
-    p = parseLinkMessage(m.data);
-  } catch {
-    return undefined; // short or malformed
-  }
-  const { data, attrs: a } = p;
-  const flags = formatDeviceFlags(data.flags ?? {});
-  const info = a.linkinfo ? parseInfo(a.linkinfo) : undefined;
-  const kind = info?.kind;
-  const mac = a.address;
+  const d = m.data;
+  if (d.length < IFINFOMSG_LEN) return undefined;
+  const flags = r32(d, 8);
   const l: LinkInfo = {
-    name: a.ifname ?? '',
-    index: data.index ?? 0,
-    kind,
+    name: '',
+    index: ri32(d, 4),
+    kind: undefined,
     up: (flags & IFF_UP) !== 0,
-    mtu: a.mtu ?? 0,
+    mtu: 0,
     multicast: (flags & IFF_MULTICAST) !== 0,
     flags,
-    operstate: OPERSTATES[a.operstate ?? 0] ?? 'unknown',
-    // package has IFLA_LINK as raw bytes
-    parent: a.link && a.link.length >= 4 ? getU32(a.link) : 0,
-    master: a.master ?? 0,
+    operstate: 'unknown',
+    parent: 0,
+    master: 0,
   };
-  if (mac && mac.length > 0) l.mac = [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':');
-  if (kind === 'xfrm') {
-    const d = info?.data;
-    const x = d ? parseXfrm(d) : {};
-    l.xfrm = {
-      ifId: x.ifId ?? 0,
-      link: x.link ?? 0,
-      // package's parser drops attributes it does not know (collect_metadata)
-      collectMetadata: d ? Attrs.parse(d).has(IFLA_XFRM_COLLECT_METADATA) : false,
-    };
+  let info: [number, number] | undefined;
+  eachAttr(d, IFINFOMSG_LEN, d.length, (t, s, e) => {
+    if (t === IFLA_IFNAME) l.name = cstr(d, s, e);
+    else if (t === IFLA_MTU && e - s >= 4) l.mtu = r32(d, s);
+    else if (t === IFLA_LINK && e - s >= 4) l.parent = r32(d, s);
+    else if (t === IFLA_MASTER && e - s >= 4) l.master = r32(d, s);
+    else if (t === IFLA_OPERSTATE && e > s) l.operstate = OPERSTATES[d[s]!] ?? 'unknown';
+    else if (t === IFLA_ADDRESS && e > s) l.mac = [...d.subarray(s, e)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+    else if (t === IFLA_LINKINFO) info = [s, e];
+  });
+  if (info) {
+    let data: [number, number] | undefined;
+    eachAttr(d, info[0], info[1], (t, s, e) => {
+      if (t === IFLA_INFO_KIND) l.kind = cstr(d, s, e);
+      else if (t === IFLA_INFO_DATA) data = [s, e];
+    });
+    if (l.kind === 'xfrm') {
+      const x = { ifId: 0, link: 0, collectMetadata: false };
+      if (data) {
+        eachAttr(d, data[0], data[1], (t, s, e) => {
+          if (t === IFLA_XFRM_IF_ID && e - s >= 4) x.ifId = r32(d, s);
+          else if (t === IFLA_XFRM_LINK && e - s >= 4) x.link = r32(d, s);
+          else if (t === IFLA_XFRM_COLLECT_METADATA) x.collectMetadata = true;
+        });
+      }
+      l.xfrm = x;
+    }
   }
   return l;
 }
@@ -108,7 +136,7 @@ export function decodeLink(m: NlMessage): LinkInfo | undefined {
 const refText = (ref: LinkRef): string => (typeof ref === 'number' ? `ifindex ${ref}` : ref);
 
 export async function getLink(s: NlSocket, ref: LinkRef): Promise<LinkInfo | undefined> {
-  const m = linkMsg(RTM_GETLINK, 0, ref, { extMask: putU32(RTEXT_FILTER_SKIP_STATS) });
+  const m = linkMsg(RTM_GETLINK, 0, ref).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   try {
     const r = await s.request(m, `RTM_GETLINK ${refText(ref)}`);
     return r[0] ? decodeLink(r[0]) : undefined;
@@ -119,7 +147,7 @@ export async function getLink(s: NlSocket, ref: LinkRef): Promise<LinkInfo | und
 }
 
 export async function dumpLinks(s: NlSocket): Promise<LinkInfo[]> {
-  const m = linkMsg(RTM_GETLINK, 0, 0, { extMask: putU32(RTEXT_FILTER_SKIP_STATS) });
+  const m = linkMsg(RTM_GETLINK, 0, 0).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   const out: LinkInfo[] = [];
   for (const r of await s.dump(m, 'RTM_GETLINK dump')) {
     if (r.type !== RTM_NEWLINK) continue;
@@ -138,14 +166,23 @@ export interface CreateFlags {
 /** RTM_NEWLINK kind "xfrm", CREATE|EXCL: an existing name or if_id is EEXIST. */
 export function xfrmLinkMessage(spec: XfrmLinkSpec, o: CreateFlags = {}): MessageBuilder {
   const { flags, change } = flagsOf({ multicast: spec.multicast, ...(o.up !== undefined ? { up: o.up } : {}) });
-  const data = streamBuffer((out) => {
-    // if_id 0 is sent as asked: the kernel's own message ("if_id must be non zero") is clearer than ours
-    out.emit(formatXfrm({ ...(!spec.collectMetadata || spec.ifId !== 0 ? { ifId: spec.ifId } : {}), ...(spec.link ? { link: spec.link } : {}) }));
-    // package has no IFLA_XFRM_COLLECT_METADATA (and throws on unknown keys): pushed as a raw flag
-    if (spec.collectMetadata) out.push(IFLA_XFRM_COLLECT_METADATA, Buffer.alloc(0));
-  });
-  const attrs: LinkAttrs = { ...(spec.mtu > 0 ? { mtu: spec.mtu } : {}), linkinfo: streamBuffer(formatInfo({ kind: 'xfrm', data })) };
-  return linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, spec.name, attrs, flags, change);
+  const m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, spec.name, flags, change);
+  if (spec.mtu > 0) m.u32(IFLA_MTU, spec.mtu);
+  return m.nest(
+    IFLA_LINKINFO,
+    (li) =>
+      li.str(IFLA_INFO_KIND, 'xfrm').nest(
+        IFLA_INFO_DATA,
+        (d) => {
+          // if_id 0 is sent as asked: the kernel's own message ("if_id must be non zero") is clearer than ours
+          if (!spec.collectMetadata || spec.ifId !== 0) d.u32(IFLA_XFRM_IF_ID, spec.ifId);
+          if (spec.link) d.u32(IFLA_XFRM_LINK, spec.link);
+          if (spec.collectMetadata) d.flag(IFLA_XFRM_COLLECT_METADATA);
+        },
+        false,
+      ),
+    false,
+  );
 }
 
 /**
@@ -184,18 +221,39 @@ export interface CreateLinkOptions {
 /** Creates a kind-only device (veth with peer, dummy, bridge …), CREATE|EXCL. */
 export function createLink(s: NlSocket, name: string, kind: string, o: CreateLinkOptions = {}): Promise<LinkInfo> {
   const { flags, change } = flagsOf({ up: o.up, ...(o.multicast !== undefined ? { multicast: o.multicast } : {}) });
-  const mtu = o.mtu ? { mtu: o.mtu } : {};
+  const m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name, flags, change);
+  if (o.mtu) m.u32(IFLA_MTU, o.mtu);
   const peer = kind === 'veth' && o.peer !== undefined ? o.peer : undefined;
-  // the veth peer's payload is an ifinfomsg followed by its attributes
-  const data = peer === undefined ? undefined : streamBuffer(formatVethInfo({ peer: streamBuffer((out) => formatLinkMessage({ kind: 'link', data: {}, attrs: { ifname: peer, ...mtu } }, out)) }));
-  const linkinfo = streamBuffer(formatInfo({ kind, ...(data ? { data } : {}) }));
-  const m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name, { ...mtu, linkinfo }, flags, change);
+  m.nest(
+    IFLA_LINKINFO,
+    (li) => {
+      li.str(IFLA_INFO_KIND, kind);
+      if (peer === undefined) return;
+      // the veth peer's payload is an ifinfomsg followed by its attributes
+      li.nest(
+        IFLA_INFO_DATA,
+        (d) =>
+          d.nest(
+            VETH_INFO_PEER,
+            (p) => {
+              p.reserve(IFINFOMSG_LEN);
+              p.str(IFLA_IFNAME, peer);
+              if (o.mtu) p.u32(IFLA_MTU, o.mtu);
+            },
+            false,
+          ),
+        false,
+      );
+    },
+    false,
+  );
   return createThenGet(s, m, `RTM_NEWLINK ${kind} ${name}`, name);
 }
 
 export async function setLink(s: NlSocket, ref: LinkRef, c: LinkChange): Promise<void> {
   const { flags, change } = flagsOf(c);
-  const m = linkMsg(RTM_NEWLINK, 0, ref, c.mtu !== undefined ? { mtu: c.mtu } : {}, flags, change);
+  const m = linkMsg(RTM_NEWLINK, 0, ref, flags, change);
+  if (c.mtu !== undefined) m.u32(IFLA_MTU, c.mtu);
   const what = Object.entries(c)
     .map(([k, v]) => `${k} ${String(v)}`)
     .join(' ');
@@ -203,5 +261,5 @@ export async function setLink(s: NlSocket, ref: LinkRef, c: LinkChange): Promise
 }
 
 export async function deleteLink(s: NlSocket, ref: LinkRef): Promise<void> {
-  await s.request(linkMsg(RTM_DELLINK, 0, ref, {}), `RTM_DELLINK ${refText(ref)}`);
+  await s.request(linkMsg(RTM_DELLINK, 0, ref), `RTM_DELLINK ${refText(ref)}`);
 }

@@ -17,6 +17,13 @@ export interface NativeNetlink {
   start(h: NativeHandle, cb: (errno: number, batch: Buffer) => void): void;
   ref(h: NativeHandle, on: boolean): void;
   close(h: NativeHandle): void;
+  /** a unix stream socket (ubusd); errors thrown carry `errno` */
+  connectUnix(path: string): NativeHandle;
+  /** bytes the socket took (0: it is full; wantWrite tells when it takes more) */
+  write(h: NativeHandle, buf: Buffer): number;
+  /** onData: errno 0 or the error that ended it; batch = one record [u32 length][bytes]; eof at the end */
+  startStream(h: NativeHandle, onData: (errno: number, batch: Buffer, eof: boolean) => void, onWritable: () => void): void;
+  wantWrite(h: NativeHandle, on: boolean): void;
 }
 
 export const OPEN_EXT_ACK = 1;
@@ -30,7 +37,7 @@ function candidates(): string[] {
   const env = process.env.XFRMD_NETLINK_ADDON;
   const rel = [
     '../../native/build/Release/', // from src/netlink/
-    '../native/build/Release/', // from dist/xfrmd.mjs
+    '../native/build/Release/', // from dist/xfrmd.cjs
     './', // installed beside the bundle
   ];
   const list = rel.map((r) => fileURLToPath(new URL(r + FILE, import.meta.url)));

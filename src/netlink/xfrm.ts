@@ -1,5 +1,4 @@
 // XFRM netlink (NETLINK_XFRM, xfrm.h): SAs and policies keyed by if_id.
-// Our codec (attrs.ts), not the `netlink` package: it has no XFRM family encoders.
 // Struct layouts are the kernel's on 64-bit-aligned ABIs (x86_64, arm, mips):
 // xfrm_usersa_info 224 bytes, xfrm_userpolicy_info 168, xfrm_user_tmpl 64.
 // (i386's 4-byte u64 alignment is the known XFRM compat hole; OpenWrt targets don't have it.)

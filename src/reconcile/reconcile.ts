@@ -199,22 +199,20 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
     // bringing up N interfaces cost N dumps of everything). Link-locals the kernel may add are the exception.
     const fresh = createdNow && !plan.addresses.some((a) => a.family === 6 && /^fe[89ab]/i.test(a.address));
     const haveAddrs = new Set(fresh ? [] : (await kernel.dumpAddresses(link.index)).map(addressKey));
-    for (const a of previousAddresses) {
-      if (!wantAddrs.has(addressKey(a)) && haveAddrs.has(addressKey(a))) {
-        await ignoreMissing(kernel.deleteAddress(a));
-        undo.push({ what: `re-add ${a.address}`, run: () => kernel.addAddress(a) });
-      }
-    }
+    // (one batch each way, as for routes and rules below)
+    const dropAddrs = previousAddresses.filter((a) => !wantAddrs.has(addressKey(a)) && haveAddrs.has(addressKey(a)));
+    await settleInOrder(dropAddrs.map((a) => ignoreMissing(kernel.deleteAddress(a))), (i) => {
+      const a = dropAddrs[i] as AddressSpec;
+      undo.push({ what: `re-add ${a.address}`, run: () => kernel.addAddress(a) });
+    });
     const prevAddrs = new Set(previousAddresses.map(addressKey));
-    for (const [key, a] of wantAddrs) {
-      if (!haveAddrs.has(key)) {
-        await kernel.addAddress(a);
-        undo.push({ what: `delete address ${a.address}`, run: () => ignoreMissing(kernel.deleteAddress(a)) });
-        installed.addresses.push(a);
-      } else if (prevAddrs.has(key) || installed.link.created) {
-        installed.addresses.push(a);
-      }
-    }
+    const addAddrs = [...wantAddrs].filter(([key]) => !haveAddrs.has(key)).map(([, a]) => a);
+    for (const [key, a] of wantAddrs) if (haveAddrs.has(key) && (prevAddrs.has(key) || installed.link.created)) installed.addresses.push(a);
+    await settleInOrder(addAddrs.map((a) => kernel.addAddress(a)), (i) => {
+      const a = addAddrs[i] as AddressSpec;
+      undo.push({ what: `delete address ${a.address}`, run: () => ignoreMissing(kernel.deleteAddress(a)) });
+      installed.addresses.push(a);
+    });
 
     // 3. Routes, then 4. rules (rules last: they steer traffic into the tables).
     // Our own objects from an earlier run that no record lists (a crash between adding and
@@ -268,6 +266,7 @@ export async function applyPlan(kernel: Kernel, plan: KernelPlan, opts: ApplyOpt
       log,
       keepForeign: opts.keepForeign === true,
     });
+    installed.addresses = installed.addresses.slice(); // to its size: kept for the interface's life
     if (opts.changes) opts.changes.count += undo.length + changesWithoutUndo;
     log('applied', { addresses: installed.addresses.length, routes: installed.routes.length, rules: installed.rules.length });
     return installed;
@@ -309,32 +308,50 @@ async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
     const x = s.actual ? s.actual.get(k) : had.get(k);
     if (x !== undefined && !s.gone?.(x)) existing.set(k, x);
   }
-  for (const [k, x] of existing) {
-    const w = want.get(k);
-    if (w && s.same(w, x)) continue;
-    await ignoreMissing(s.del(x));
+  // Each step is one batch: the requests go out together (one datagram, an ACK each) and the
+  // undo journal gets exactly the ones that went through, in order, before any failure is raised.
+  const stale = [...existing].filter(([k, x]) => !(want.has(k) && s.same(want.get(k) as T, x)));
+  await settleInOrder(stale.map(([, x]) => ignoreMissing(s.del(x))), (i) => {
+    const [k, x] = stale[i] as [string, T];
     existing.delete(k);
     s.undo.push({ what: `restore ${s.what} ${s.describe(x)}`, run: () => s.add(x) });
+  });
+
+  const missing = [...want].filter(([k]) => !existing.has(k)).map(([, x]) => x);
+  const adds = await Promise.allSettled(missing.map((x) => s.add(x)));
+  const taken: Array<[T, unknown]> = [];
+  let failure: unknown;
+  for (const [i, r] of adds.entries()) {
+    const x = missing[i] as T;
+    if (r.status === 'fulfilled') {
+      s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
+    } else if (!isKernelError(r.reason, 'EEXIST')) {
+      failure ??= new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(r.reason)}`, { cause: r.reason, permanent: false });
+    } else {
+      taken.push([x, r.reason]);
+    }
   }
-  for (const [k, x] of want) {
-    if (existing.has(k)) continue;
-    try {
-      await s.add(x);
-    } catch (e) {
-      if (!isKernelError(e, 'EEXIST')) {
-        throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
+  if (failure) throw failure;
+  // EEXIST: ours from an earlier run (taken over), or someone else's
+  for (const [x, cause] of taken) {
+    if (!(await s.takeOver(x))) {
+      if (s.keepForeign) {
+        s.log(`a ${s.what} ${s.describe(x)} of another program stands where ours belongs: left alone`);
+        continue;
       }
-      if (!(await s.takeOver(x))) {
-        if (s.keepForeign) {
-          s.log(`a ${s.what} ${s.describe(x)} of another program stands where ours belongs: left alone`);
-          continue;
-        }
-        throw new XfrmdError(`${s.what.toUpperCase()}_EXISTS`, `a ${s.what} ${s.describe(x)} not installed by xfrmd already exists`, { cause: e });
-      }
+      throw new XfrmdError(`${s.what.toUpperCase()}_EXISTS`, `a ${s.what} ${s.describe(x)} not installed by xfrmd already exists`, { cause });
     }
     s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
   }
   return [...want.values()];
+}
+
+/** Waits for a batch of requests; `done(i)` for each that went through, in order, then the first failure (if any) is thrown. */
+async function settleInOrder(batch: Array<Promise<void>>, done: (i: number) => void): Promise<void> {
+  const results = await Promise.allSettled(batch);
+  results.forEach((r, i) => r.status === 'fulfilled' && done(i));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function unionBy<T>(key: (x: T) => string, ...lists: T[][]): T[] {
@@ -382,14 +399,15 @@ export async function removeInstalled(kernel: Kernel, installed: Installed, log:
       failures.push(`${what}: ${errorText(e)}`);
     }
   };
-  for (const r of [...installed.rules].reverse()) await attempt(`rule priority ${r.priority}`, () => kernel.deleteRule(r));
-  for (const r of [...installed.routes].reverse()) await attempt(`route ${r.dst}/${r.dstLen}`, () => kernel.deleteRoute(r));
+  // rules first (they steer traffic into the tables), then routes: one batch each
+  await Promise.all(installed.rules.map((r) => attempt(`rule priority ${r.priority}`, () => kernel.deleteRule(r))));
+  await Promise.all(installed.routes.map((r) => attempt(`route ${r.dst}/${r.dstLen}`, () => kernel.deleteRoute(r))));
   const sameDevice = await devicePresent(kernel, installed);
   if (sameDevice && installed.link.created) {
     const index = installed.link.index || (await kernel.getLink(installed.link.name))?.index || 0;
     await attempt(`device ${installed.link.name}`, () => kernel.deleteLink(index));
   } else if (sameDevice) {
-    for (const a of installed.addresses) await attempt(`address ${a.address}`, () => kernel.deleteAddress(a));
+    await Promise.all(installed.addresses.map((a) => attempt(`address ${a.address}`, () => kernel.deleteAddress(a))));
   }
   log('removed', { rules: installed.rules.length, routes: installed.routes.length, deviceDeleted: sameDevice && installed.link.created });
   if (failures.length) throw new XfrmdError('TEARDOWN_INCOMPLETE', `could not remove: ${failures.join('; ')}`, { permanent: false });

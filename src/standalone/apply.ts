@@ -57,6 +57,9 @@ function parentDeviceName(c: ValidatedConfig, file: UciFile): string | undefined
   return typeof dev === 'string' ? dev : undefined;
 }
 
+/** sections applied at once: enough to fill the socket's batches, few enough for its ACK window */
+const APPLY_CONCURRENCY = 16;
+
 export async function applyNetworkFile(
   text: string,
   o: { kernel?: Kernel; store?: StateStore; dryRun?: boolean; log?: (iface: string, msg: string) => void },
@@ -96,7 +99,11 @@ export async function applyNetworkFile(
 
   // One dump for all sections: what was deleted behind our back is put back, in linear time.
   const actual = indexActual(await kernel.dumpRoutes(XFRMD_RTPROT), await kernel.dumpRules(XFRMD_RTPROT));
-  for (const s of sections) {
+  // Sections are independent once checked against each other (names, if_ids, priorities):
+  // several are applied at once, so their requests share the netlink socket's batches, as the
+  // daemon's lifecycles do when netifd sets many up together. Each keeps its own undo journal.
+  const outcome = new Map<string, { failed?: ApplyReport['failed'][number] }>();
+  const applyOne = async (s: (typeof sections)[number]): Promise<void> => {
     const name = s.config.section;
     try {
       const p = await planFor(s.config);
@@ -107,11 +114,22 @@ export async function applyNetworkFile(
         log: (m) => log(name, m),
       });
       store.save({ name, config: s.raw, installed });
-      report.up.push(name);
+      outcome.set(name, {});
     } catch (e) {
       const code = e instanceof XfrmdError ? e.code : 'KERNEL_ERROR';
-      report.failed.push({ interface: name, code, message: errorText(e) });
+      outcome.set(name, { failed: { interface: name, code, message: errorText(e) } });
     }
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < sections.length) await applyOne(sections[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, sections.length) }, worker));
+  // reported in the file's order, whatever order they finished in
+  for (const s of sections) {
+    const o = outcome.get(s.config.section);
+    if (o?.failed) report.failed.push(o.failed);
+    else report.up.push(s.config.section);
   }
   return report;
 }

@@ -3,7 +3,7 @@
 // when this socket dies every pending request fails with CONNECTION_FAILED and
 // the connection is never reused.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import { UnixStream, type StreamHandlers } from './transport.ts';
 import { blobmsgWithinDepth, decodeMessage, encodeMessage, MAX_BLOBMSG_DEPTH, MsgType, type WireMessage } from './wire.ts';
 import { Status, UbusError } from './errors.ts';
 
@@ -71,7 +71,7 @@ export interface ConnectionEvents {
 
 export class UbusConnection extends EventEmitter<ConnectionEvents> {
   readonly clientId: number;
-  private readonly sock: net.Socket;
+  private readonly sock: UnixStream;
   private readonly pending = new Map<number, Pending>();
   private readonly inFlight = new Set<number>();
   private seq = 0;
@@ -80,14 +80,13 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   private buf: Buffer = Buffer.alloc(0);
   readonly defaultTimeoutMs: number;
 
-  private constructor(sock: net.Socket, clientId: number, rest: Buffer, timeoutMs: number) {
+  private constructor(sock: UnixStream, route: StreamHandlers, clientId: number, rest: Buffer, timeoutMs: number) {
     super();
     this.sock = sock;
     this.clientId = clientId;
     this.defaultTimeoutMs = timeoutMs;
-    sock.on('data', (chunk: Buffer) => this.onData(chunk));
-    sock.on('error', (e: Error) => this.shutdown(new UbusError(Status.CONNECTION_FAILED, e.message, { cause: e })));
-    sock.on('close', () => this.shutdown(new UbusError(Status.CONNECTION_FAILED, 'connection to ubusd lost')));
+    route.data = (chunk) => this.onData(chunk);
+    route.close = (e) => this.shutdown(new UbusError(Status.CONNECTION_FAILED, e?.message ?? 'connection to ubusd lost', e ? { cause: e } : {}));
     // after the opener has attached its listeners
     if (rest.length > 0) setImmediate(() => this.onData(rest));
   }
@@ -96,35 +95,37 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   static open(socketPath: string, opts: { timeoutMs?: number; helloTimeoutMs?: number } = {}): Promise<UbusConnection> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ path: socketPath });
       let acc: Buffer = Buffer.alloc(0);
       let done = false;
+      let sock: UnixStream | undefined;
+      const timer = setTimeout(() => fail(new UbusError(Status.CONNECTION_FAILED, 'no HELLO from ubusd')), opts.helloTimeoutMs ?? 5000);
       const fail = (e: Error): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        sock.destroy();
+        sock?.destroy();
         reject(e instanceof UbusError ? e : new UbusError(Status.CONNECTION_FAILED, e.message, { cause: e }));
       };
-      const timer = setTimeout(() => fail(new UbusError(Status.CONNECTION_FAILED, 'no HELLO from ubusd')), opts.helloTimeoutMs ?? 5000);
-      const onData = (chunk: Buffer): void => {
-        acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
-        if (acc.length < HDR + 4) return;
-        const len = acc.readUInt32BE(8) & 0xffffff;
-        if (len < 4 || len > MAX_MSGLEN) return fail(new UbusError(Status.CONNECTION_FAILED, 'bad HELLO framing'));
-        if (acc.length < HDR + len) return;
-        if (acc[1] !== MsgType.HELLO) return fail(new UbusError(Status.CONNECTION_FAILED, 'first message is not HELLO'));
-        done = true;
-        clearTimeout(timer);
-        sock.off('data', onData);
-        sock.off('error', fail);
-        sock.off('close', onClose);
-        resolve(new UbusConnection(sock, acc.readUInt32BE(4), acc.subarray(HDR + len), timeoutMs));
+      // the stream's callbacks go here until HELLO, then to the connection
+      const route: StreamHandlers = {
+        data: (chunk) => {
+          acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
+          if (acc.length < HDR + 4) return;
+          const len = acc.readUInt32BE(8) & 0xffffff;
+          if (len < 4 || len > MAX_MSGLEN) return fail(new UbusError(Status.CONNECTION_FAILED, 'bad HELLO framing'));
+          if (acc.length < HDR + len) return;
+          if (acc[1] !== MsgType.HELLO) return fail(new UbusError(Status.CONNECTION_FAILED, 'first message is not HELLO'));
+          done = true;
+          clearTimeout(timer);
+          resolve(new UbusConnection(sock!, route, acc.readUInt32BE(4), acc.subarray(HDR + len), timeoutMs));
+        },
+        close: (e) => fail(e ?? new UbusError(Status.CONNECTION_FAILED, 'closed before HELLO')),
       };
-      const onClose = (): void => fail(new UbusError(Status.CONNECTION_FAILED, 'closed before HELLO'));
-      sock.on('data', onData);
-      sock.on('error', fail);
-      sock.on('close', onClose);
+      try {
+        sock = new UnixStream(socketPath, { data: (c) => route.data(c), close: (e) => route.close(e) });
+      } catch (e) {
+        fail(e as Error);
+      }
     });
   }
 
@@ -155,8 +156,12 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
   /** Fire and forget (replies to INVOKEs, NO_REPLY notifications). Returns false when not sent. */
   send(msg: WireMessage): boolean {
     if (this.closed) return false;
-    this.sock.write(this.encodeChecked(msg));
+    this.write(this.encodeChecked(msg));
     return true;
+  }
+
+  private write(bytes: Buffer): void {
+    this.sock.write(bytes);
   }
 
   /**
@@ -191,7 +196,7 @@ export class UbusConnection extends EventEmitter<ConnectionEvents> {
       }
       this.pending.set(p.keys[0]!, p);
       this.inFlight.add(seq);
-      this.sock.write(bytes);
+      this.write(bytes);
     });
   }
 

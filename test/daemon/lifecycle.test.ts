@@ -65,6 +65,7 @@ beforeEach(() => {
     ownObjects: async () => indexActual(await kernel.dumpRoutes(XFRMD_RTPROT), await kernel.dumpRules(XFRMD_RTPROT)),
     sasChanged: () => undefined,
     repairLater: (name) => void repairs.push(name),
+    follows: () => undefined,
   };
   lc = new Lifecycle('vpn0', ctx);
 });

@@ -58,14 +58,14 @@ describe('release tarball', () => {
       expect(mode, line).toMatch(/^(d|-)r[w-][x-]r-[x-]r-[x-]$/);
     }
     const executables = listing.filter((l) => /^-rwxr-xr-x/.test(l)).map((l) => l.split(/\s+/).pop());
-    expect(executables.sort()).toEqual([`${dist.name}/files/etc/init.d/xfrmd`, `${dist.name}/files/lib/netifd/proto/xfrm.sh`, `${dist.name}/xfrmd.mjs`]);
+    expect(executables.sort()).toEqual([`${dist.name}/files/etc/init.d/xfrmd`, `${dist.name}/files/lib/netifd/proto/xfrm.sh`, `${dist.name}/xfrmd.cjs`]);
   }, 60_000);
 
   it('holds the bundle, the addon source with its headers, files/, LICENSE and VERSION', () => {
     expect(dist.name).toBe(`xfrmd-${packageVersion()}`);
     expect(readFileSync(join(root, 'VERSION'), 'utf8')).toBe(`${packageVersion()}\n`);
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toContain('GNU GENERAL PUBLIC LICENSE\n                       Version 2, June 1991');
-    expect(readFileSync(join(root, 'xfrmd.mjs'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+    expect(readFileSync(join(root, 'xfrmd.cjs'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
     expect(readFileSync(join(root, 'native/nlsock.c'))).toEqual(readFileSync(join(REPO, 'native/nlsock.c')));
     for (const f of filesIn(join(REPO, 'files'))) {
       expect(readFileSync(join(root, 'files', f)), f).toEqual(readFileSync(join(REPO, 'files', f)));
@@ -191,8 +191,8 @@ describe('openwrt/xfrmd/Makefile against the tarball', () => {
       'f 644 /usr/share/rpcd/acl.d/luci-proto-xfrm.json',
       'f 755 /etc/init.d/xfrmd',
       'f 755 /lib/netifd/proto/xfrm.sh',
-      'f 755 /usr/lib/xfrmd/xfrmd.mjs',
-      'l 777 /usr/bin/xfrmd ../lib/xfrmd/xfrmd.mjs',
+      'f 755 /usr/lib/xfrmd/xfrmd.cjs',
+      'l 777 /usr/bin/xfrmd ../lib/xfrmd/xfrmd.cjs',
     ]);
     expect(tree(join(r.dest, 'luci-proto-xfrmd')).filter((l) => l.startsWith('f '))).toEqual(['f 644 /www/luci-static/resources/protocol/xfrm.js']);
     // Every file of the tarball that is not only read by the build lands in one package, unchanged.

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { routerNodeOptions } from '../support/procd.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 
@@ -131,9 +132,10 @@ export function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...extra };
 }
 
-/** `node xfrmd.mjs run -s SOCK --state-dir DIR` from the unpacked tree, inside network namespace `netns`. */
+/** `node [the init script's options] xfrmd.cjs run -s SOCK --state-dir DIR` from the unpacked tree,
+ *  inside network namespace `netns`: the node options procd uses are tested to start here. */
 export function startDaemonFrom(root: string, bus: Ubusd, netns: string, stateDir: string): Proc {
-  return start('ip', ['netns', 'exec', netns, process.execPath, 'xfrmd.mjs', 'run', '-s', bus.socket, '--state-dir', stateDir], `${stateDir}.log`, {
+  return start('ip', ['netns', 'exec', netns, process.execPath, ...routerNodeOptions(join(root, 'files/etc/init.d/xfrmd')), 'xfrmd.cjs', 'run', '-s', bus.socket, '--state-dir', stateDir], `${stateDir}.log`, {
     cwd: root,
     env: bareEnv({ XFRMD_LOG_LEVEL: 'info' }),
   });

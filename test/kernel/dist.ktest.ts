@@ -27,10 +27,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `node xfrmd.mjs <args…>` from the unpacked tree, inside `ns`. */
+/** `node xfrmd.cjs <args…>` from the unpacked tree, inside `ns`. */
 function xfrmd(root: string, ns: Netns, ...args: string[]): RunResult {
   const env = Object.entries(bareEnv()).map(([k, v]) => `${k}=${v}`);
-  return run('ip', ['netns', 'exec', ns.name, 'env', '-i', ...env, process.execPath, join(root, 'xfrmd.mjs'), ...args]);
+  return run('ip', ['netns', 'exec', ns.name, 'env', '-i', ...env, process.execPath, join(root, 'xfrmd.cjs'), ...args]);
 }
 
 describe('release tarball on a real kernel', () => {

@@ -1,5 +1,5 @@
 // Fault rounds under the real netifd and ubusd, with the shipped daemon as its own process
-// (dist/xfrmd.mjs, so kill -9 is a real crash): every round ends with an exact comparison of the
+// (dist/xfrmd.cjs, so kill -9 is a real crash): every round ends with an exact comparison of the
 // namespace's kernel state (links with kind, flags, if_id and parent, addresses, rules and routes
 // of every table, v4 and v6) with the state the sections must produce, and after `ifdown` of all
 // with the state before. Leaked and missing objects are counted over all rounds and must be 0.

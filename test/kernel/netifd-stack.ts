@@ -27,10 +27,16 @@ function requireStack(): void {
   }
 }
 
-/** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only. */
+export function stackAvailable(): boolean {
+  return existsSync(join(STACK, 'sbin/netifd')) && existsSync(join(STACK, 'sbin/ubusd'));
+}
+
+/** netifd-proto.sh sources jshn.sh from /usr/share/libubox or /usr/local/share/libubox only: put
+ *  there in the guest's overlay; never on a host (benchmarks with our shim, whose normal path
+ *  does not source it, run there). */
 function installJshn(): void {
   const dst = '/usr/local/share/libubox/jshn.sh';
-  if (existsSync(dst)) return;
+  if (existsSync(dst) || process.env.XFRMD_IN_GUEST !== '1') return;
   mkdirSync('/usr/local/share/libubox', { recursive: true });
   copyFileSync(join(STACK, 'share/libubox/jshn.sh'), dst);
 }
@@ -86,7 +92,8 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
   }
 }
 
-export type DaemonMode = 'in-process' | 'process';
+/** 'none': no daemon at all (for the stock handler, which needs none) */
+export type DaemonMode = 'in-process' | 'process' | 'none';
 
 export interface StackOptions {
   ns: Netns;
@@ -103,6 +110,20 @@ export interface StackOptions {
   retryMs?: number;
   /** wrap the in-process daemon's kernel (fault injection) */
   wrapKernel?: (k: Kernel) => Kernel;
+  /** start() leaves netifd to the caller (startNetifd(): a benchmark times it) */
+  deferNetifd?: boolean;
+  /** handlers reach ubusd at its default path, as on a router (a symlink in netifd's mount
+   *  namespace) instead of through a `ubus -s SOCK` wrapper script: one exec fewer per call */
+  routerSocket?: boolean;
+  /** extra environment of the daemon process (XFRMD_LOG_LEVEL) */
+  daemonEnv?: Record<string, string>;
+  /** node options of the daemon process (--cpu-prof, V8 settings) */
+  daemonNodeArgs?: string[];
+  /** the daemon process's script (default dist/xfrmd.cjs; benchmarks on the host run the
+   *  stand-in kernel's bundle of the same daemon) */
+  daemonScript?: string;
+  /** runs netifd under this command (e.g. strace -f -ttt -o FILE) */
+  netifdPrefix?: string[];
 }
 
 /** One router: ubusd, netifd and xfrmd for one namespace. */
@@ -145,7 +166,7 @@ export class NetifdStack {
     s.client = new UbusClient({ socketPath: s.sock, reconnect: true, timeoutMs: 30_000 });
     await s.client.connect();
     await s.startDaemon();
-    await s.startNetifd();
+    if (!o.deferNetifd) await s.startNetifd();
     return s;
   }
 
@@ -169,18 +190,22 @@ export class NetifdStack {
     await stop(this.ubusd, sig);
   }
 
-  async startNetifd(): Promise<void> {
+  /** Resolves once netifd is on the bus; `spawned` is called right after the spawn. */
+  async startNetifd(spawned?: () => void): Promise<void> {
     const fd = this.logFd('netifd.log');
+    const router = this.o.routerSocket === true;
     const env = {
-      PATH: `${join(this.dir, 'bin')}:${join(STACK, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      PATH: `${router ? '' : join(this.dir, 'bin') + ':'}${join(STACK, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       NETIFD_MAIN_DIR: this.main,
       HOME: '/root',
     };
-    const argv = [join(STACK, 'sbin/netifd'), '-S', '-l', String(this.o.netifdLogLevel ?? 2), '-s', this.sock, '-p', this.main, '-c', this.conf, '-h', '/bin/true', '-r', join(this.dir, 'resolv.conf')];
+    const argv = [...(this.o.netifdPrefix ?? []), join(STACK, 'sbin/netifd'), '-S', '-l', String(this.o.netifdLogLevel ?? 2), '-s', this.sock, '-p', this.main, '-c', this.conf, '-h', '/bin/true', '-r', join(this.dir, 'resolv.conf')];
     // ip netns exec gives netifd its own mount namespace: /bin/sh is busybox ash there only
-    const script = `mount --bind /bin/busybox /bin/sh && exec ${argv.join(' ')}`;
+    const socket = router ? `mkdir -p /var/run/ubus && mount -t tmpfs -o size=64k xfrmd-ubus /var/run/ubus && ln -s ${this.sock} /var/run/ubus/ubus.sock && ` : '';
+    const script = `${socket}mount --bind /bin/busybox /bin/sh && exec ${argv.join(' ')}`;
     this.netifd = track(spawn('ip', ['netns', 'exec', this.o.ns.name, '/bin/bash', '-c', script], { stdio: ['ignore', fd, fd], env }));
     closeSync(fd);
+    spawned?.();
     await until(async () => (await this.client.lookup('network.interface').catch(() => [])).length > 0, 'netifd on the bus', 60_000);
   }
 
@@ -193,14 +218,15 @@ export class NetifdStack {
   }
 
   async startDaemon(): Promise<void> {
+    if (this.o.daemon === 'none') return;
     if (this.o.daemon === 'process') {
       const fd = this.logFd('xfrmd.log');
-      const script = join(repo, 'dist/xfrmd.mjs');
-      if (!existsSync(script)) throw new Error('dist/xfrmd.mjs missing: npm run build');
+      const script = this.o.daemonScript ?? join(repo, 'dist/xfrmd.cjs');
+      if (!existsSync(script)) throw new Error(`${script} missing: npm run build`);
       this.daemonProc = track(
-        spawn('ip', ['netns', 'exec', this.o.ns.name, process.execPath, script, 'run', '-s', this.sock, '--state-dir', this.state], {
+        spawn('ip', ['netns', 'exec', this.o.ns.name, process.execPath, ...(this.o.daemonNodeArgs ?? []), script, 'run', '-s', this.sock, '--state-dir', this.state], {
           stdio: ['ignore', fd, fd],
-          env: { ...process.env, XFRMD_LOG_LEVEL: 'info' },
+          env: { ...process.env, XFRMD_LOG_LEVEL: 'info', ...this.o.daemonEnv },
         }),
       );
       closeSync(fd);
@@ -230,6 +256,11 @@ export class NetifdStack {
     }
     this.daemonInProc?.close();
     this.daemonInProc = undefined;
+  }
+
+  /** the daemon process (`ip netns exec` execs it: the pid is node's) */
+  get daemonPid(): number | undefined {
+    return this.daemonProc?.proc.pid;
   }
 
   daemonLog(): string {

@@ -4,6 +4,11 @@ import { Attrs, MessageBuilder, NLA_F_NESTED, splitMessages } from '../../src/ne
 import { r16, w16, w32, wi32 } from '../../src/netlink/host.ts';
 import { bytesToIp, ipToBytes } from '../../src/netlink/ip.ts';
 import { NLMSG_ERROR, parseError } from '../../src/netlink/socket.ts';
+import { addressMessage, decodeAddress, RTM_NEWADDR } from '../../src/netlink/addresses.ts';
+import { decodeLink, xfrmLinkMessage } from '../../src/netlink/links.ts';
+import { decodeRoute, routeMessage, RTM_NEWROUTE } from '../../src/netlink/routes.ts';
+import { decodeRule, ruleMessage, RTM_NEWRULE } from '../../src/netlink/rules.ts';
+import type { RouteSpec, RuleSpec } from '../../src/model.ts';
 
 describe('addresses', () => {
   it.each([
@@ -65,5 +70,40 @@ describe('messages', () => {
       const e = parseError({ type: NLMSG_ERROR, flags: 0x200 | (capped ? 0x100 : 0), seq: 1, pid: 1, data });
       expect(e).toEqual({ errno: 22, extack: 'if_id must be non zero' });
     }
+  });
+});
+
+describe('rtnetlink bodies', () => {
+  const msgOf = (m: MessageBuilder) => splitMessages(m.finish(1))[0]!;
+
+  it('a route encodes and decodes to the same spec (table above 255 in RTA_TABLE, metrics nest)', () => {
+    const r: RouteSpec = { family: 6, dst: 'fd01::', dstLen: 64, table: 70000, type: 'unicast', dev: 'x0', prefsrc: 'fd00::2', metric: 5, mtu: 1400, protocol: 88 };
+    const m = msgOf(routeMessage(RTM_NEWROUTE, r, 7));
+    expect(m.data[4]).toBe(0); // RT_TABLE_UNSPEC in the header
+    expect(decodeRoute(m, (i) => (i === 7 ? 'x0' : undefined))).toEqual({ ...r, oif: 7, scope: 0 });
+  });
+
+  it('route kinds we never install are dropped from the header alone', () => {
+    const m = msgOf(routeMessage(RTM_NEWROUTE, { family: 4, dst: '10.0.0.0', dstLen: 8, table: 255, type: 'unicast', protocol: 2 }, 1));
+    m.data[7] = 5; // RTN_MULTICAST
+    expect(decodeRoute(m, () => undefined)).toBeUndefined();
+  });
+
+  it('a rule with every field RuleSpec has survives the round trip', () => {
+    const r: RuleSpec = { family: 4, priority: 100, action: 'lookup', table: 10005, src: { addr: '192.168.1.0', len: 24 }, dst: { addr: '10.0.0.0', len: 8 }, fwmark: 6, fwmask: 0xff, iif: 'lan0', invert: true, suppressPrefixLength: 0, protocol: 88 };
+    expect(decodeRule(msgOf(ruleMessage(RTM_NEWRULE, r)))).toEqual(r);
+  });
+
+  it('an xfrm link message carries kind, if_id, parent and external as the kernel reads them back', () => {
+    const m = msgOf(xfrmLinkMessage({ name: 'x0', ifId: 5, link: 2, collectMetadata: false, mtu: 1400, multicast: true }, { up: true }));
+    // the kernel answers with the same attribute layout: our decoder reads the request as a reply
+    expect(decodeLink(m)).toMatchObject({ name: 'x0', kind: 'xfrm', mtu: 1400, up: true, multicast: true, xfrm: { ifId: 5, link: 2, collectMetadata: false } });
+    const ext = msgOf(xfrmLinkMessage({ name: 'xe', ifId: 0, link: 0, collectMetadata: true, mtu: 0, multicast: false }));
+    expect(decodeLink(ext)?.xfrm).toEqual({ ifId: 0, link: 0, collectMetadata: true });
+  });
+
+  it('an address decodes with the device name resolved', () => {
+    const m = msgOf(addressMessage(RTM_NEWADDR, { family: 6, address: 'fd50::2', prefixLen: 128, dev: 'rw' }, 9));
+    expect(decodeAddress(m, (i) => (i === 9 ? 'rw' : undefined))).toEqual({ family: 6, address: 'fd50::2', prefixLen: 128, dev: 'rw', index: 9, scope: 0, flags: 0x02 });
   });
 });

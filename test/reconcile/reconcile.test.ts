@@ -53,6 +53,19 @@ describe('applyPlan', () => {
     });
   }
 
+  it('a batch with one failed request: the others went through and are rolled back exactly', async () => {
+    const k = new FakeKernel();
+    const plan = roadWarrior();
+    const base = plan.routes[0]!;
+    plan.routes = [0, 1, 2].map((i) => ({ ...base, dst: `10.${i}.0.0`, dstLen: 16 }));
+    k.failOn('addRoute', kerr('ENOBUFS'), 1);
+    await expect(applyPlan(k, plan)).rejects.toMatchObject({ code: 'KERNEL_ERROR', message: expect.stringContaining('10.1.0.0/16') });
+    // every route of the batch was sent, the first and the third went through and were taken back
+    expect(k.calls.filter((c) => c === 'addRoute')).toHaveLength(3);
+    expect(k.calls.filter((c) => c === 'deleteRoute')).toHaveLength(2);
+    expect(k.snapshot()).toEqual(empty);
+  });
+
   it('rolls back on an adopted device without deleting it, restoring its settings', async () => {
     const k = new FakeKernel();
     const dev = await k.createXfrmLink({ name: 'vpn0', ifId: 1, link: 0, collectMetadata: false, mtu: 1500, multicast: false });

@@ -1183,6 +1183,7 @@ var xfrmdForm = (() => {
     return bad("is not a boolean (1/0, true/false, yes/no, on/off)");
   }
   var utf8 = new TextEncoder();
+  var exact = (a) => a.length ? a.slice() : a;
   function validNetdevName(name) {
     const bytes = utf8.encode(name).length;
     if (bytes === 0) return bad("is empty");
@@ -1306,7 +1307,7 @@ var xfrmdForm = (() => {
       }
       out.push(p);
     }
-    return out;
+    return exact(out);
   }
   function parseRouteList(raw, name, family, c) {
     const out = [];
@@ -1358,7 +1359,7 @@ var xfrmdForm = (() => {
       }
       out.push(entry);
     }
-    return out;
+    return exact(out);
   }
   function parseSourceList(raw, c) {
     const out = [];
@@ -1396,7 +1397,7 @@ var xfrmdForm = (() => {
       }
       out.push(e);
     }
-    return out;
+    return exact(out);
   }
   function validateConfig(raw, section, opts = {}) {
     const c = new Collector(section);
