@@ -192,6 +192,28 @@ static int open_in_netns(const char *netns, int protocol, int *err) {
   return fd;
 }
 
+/* An open fd as the JS handle (an external finalized with the socket); the fd is closed on failure. */
+static napi_value wrap_sock(napi_env env, int fd, uint32_t portid, int stream, const char *what) {
+  if (!recv_buf) recv_buf = malloc(RECV_BUF);
+  nlsock *s = calloc(1, sizeof *s);
+  if (!s || !recv_buf) {
+    free(s);
+    close(fd);
+    return throw_errno(env, ENOMEM, what);
+  }
+  s->fd = fd;
+  s->portid = portid;
+  s->stream = stream;
+  s->env = env;
+  napi_value ext;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free_sock(s);
+    return NULL;
+  }
+  return ext;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   ARGS(4);
   int32_t protocol = 0, rcvbuf = 0, flags = 0;
@@ -236,23 +258,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, err, "netlink getsockname");
   }
 
-  if (!recv_buf) recv_buf = malloc(RECV_BUF);
-  nlsock *s = calloc(1, sizeof *s);
-  if (!s || !recv_buf) {
-    free(s);
-    close(fd);
-    return throw_errno(env, ENOMEM, "netlink socket");
-  }
-  s->fd = fd;
-  s->portid = sa.nl_pid;
-  s->env = env;
-  napi_value ext;
-  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
-    close(fd);
-    free_sock(s);
-    return NULL;
-  }
-  return ext;
+  return wrap_sock(env, fd, sa.nl_pid, 0, "netlink socket");
 }
 
 static napi_value js_portid(napi_env env, napi_callback_info info) {
@@ -440,23 +446,7 @@ static napi_value js_connect_unix(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, err, "connect");
   }
-  if (!recv_buf) recv_buf = malloc(RECV_BUF);
-  nlsock *s = calloc(1, sizeof *s);
-  if (!s || !recv_buf) {
-    free(s);
-    close(fd);
-    return throw_errno(env, ENOMEM, "unix socket");
-  }
-  s->fd = fd;
-  s->stream = 1;
-  s->env = env;
-  napi_value ext;
-  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
-    close(fd);
-    free_sock(s);
-    return NULL;
-  }
-  return ext;
+  return wrap_sock(env, fd, 0, 1, "unix socket");
 }
 
 static napi_value js_write(napi_env env, napi_callback_info info) {

@@ -274,19 +274,14 @@ describe('xfrmd daemon with netifd', () => {
     await netifd.start();
     await start();
     // the setup stops at its rule, after its route is in
-    let release!: () => void;
-    let enter!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const entered = new Promise<void>((r) => (enter = r));
-    const addRule = kernel.addRule.bind(kernel);
-    kernel.addRule = async (...a: Parameters<typeof addRule>) => (enter(), await gate, addRule(...a));
+    const hold = holdAt('addRule');
     void netifd.ifup('vpn0');
-    await entered;
+    await hold.entered;
     await kernel.deleteRoute([...kernel.routes.values()].find((x) => x.dst === '10.20.0.0')!);
     // the repair the deletion asked for comes due while the setup is still running
     await sleep(50);
     expect(daemon!.manager.lifecycle('vpn0').state).toBe('setting-up');
-    release();
+    hold.release();
     await until(() => iface.state === 'up', 'vpn0 up');
     await until(() => ours().routes.length === 1, 'route put back');
     expect(ours()).toEqual({ routes: ['10.20.0.0/16 10005'], rules: [100] });
@@ -331,13 +326,14 @@ describe('xfrmd daemon with netifd', () => {
   });
 
   /** Hold device creation until `release()`; `entered` resolves once a setup waits there. */
-  function holdCreation(): { release: () => void; entered: Promise<void> } {
+  /** The next `op` of the kernel waits until released (`entered` when it got there). */
+  function holdAt(op: 'createXfrmLink' | 'addRule'): { release: () => void; entered: Promise<void> } {
     let release!: () => void;
     let enter!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const entered = new Promise<void>((r) => (enter = r));
-    const create = kernel.createXfrmLink.bind(kernel);
-    kernel.createXfrmLink = async (spec) => (enter(), await gate, create(spec));
+    const real = (kernel[op] as (...a: unknown[]) => Promise<unknown>).bind(kernel);
+    (kernel as unknown as Record<string, unknown>)[op] = async (...a: unknown[]) => (enter(), await gate, real(...a));
     return { release, entered };
   }
 
@@ -350,7 +346,7 @@ describe('xfrmd daemon with netifd', () => {
     const iface = vpn({ route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();
-    const hold = holdCreation();
+    const hold = holdAt('createXfrmLink');
     void netifd.ifup('vpn0');
     await hold.entered;
     const down = netifd.ifdown('vpn0');
@@ -368,7 +364,7 @@ describe('xfrmd daemon with netifd', () => {
     const iface = vpn({ route: ['10.20.0.0/16'] });
     await netifd.start();
     await start();
-    const hold = holdCreation();
+    const hold = holdAt('createXfrmLink');
     void netifd.ifup('vpn0');
     await hold.entered;
     const down = netifd.ifdown('vpn0');
