@@ -281,17 +281,30 @@ static napi_value js_add_membership(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value js_send(napi_env env, napi_callback_info info) {
-  ARGS(2);
+/* (handle, Buffer) arguments of send and write: the open socket and the bytes, or NULL after
+ * an exception was thrown. */
+static nlsock *sock_and_buffer(napi_env env, napi_value *argv, void **data, size_t *len, const char *what) {
   nlsock *s = get_sock(env, argv[0]);
   if (!s) return NULL;
-  void *data = NULL;
-  size_t len = 0;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "send: expected a Buffer");
+  if (napi_get_buffer_info(env, argv[1], data, len) != napi_ok) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: expected a Buffer", what);
+    napi_throw_type_error(env, NULL, msg);
     return NULL;
   }
-  if (s->fd < 0) return throw_errno(env, EBADF, "send");
+  if (s->fd < 0) {
+    throw_errno(env, EBADF, what);
+    return NULL;
+  }
+  return s;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  void *data = NULL;
+  size_t len = 0;
+  nlsock *s = sock_and_buffer(env, argv, &data, &len, "send");
+  if (!s) return NULL;
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
@@ -451,15 +464,10 @@ static napi_value js_connect_unix(napi_env env, napi_callback_info info) {
 
 static napi_value js_write(napi_env env, napi_callback_info info) {
   ARGS(2);
-  nlsock *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
   void *data = NULL;
   size_t len = 0;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "write: expected a Buffer");
-    return NULL;
-  }
-  if (s->fd < 0) return throw_errno(env, EBADF, "write");
+  nlsock *s = sock_and_buffer(env, argv, &data, &len, "write");
+  if (!s) return NULL;
   ssize_t r;
   do {
     r = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
