@@ -286,7 +286,10 @@ export class Lifecycle {
       // A transient fault while putting back what a running interface had (the bus or netifd
       // restarting, a kernel hiccup) must not take it down: applyPlan left it as it was, and
       // another repair follows. Setups, and anything permanent, fail as usual.
-      if ((o.mode === 'repair' || o.mode === 'adopt') && isTransient(e) && this.installed) {
+      // The same for a setup when the bus went away under it (its question to netifd about the
+      // tunlink failed while ubusd restarted): what we hold stays, the resync after the bus decides.
+      const keep = (o.mode === 'repair' || o.mode === 'adopt') ? isTransient(e) : isUnreachable(e);
+      if (keep && this.installed) {
         this.state = 'up';
         this.log.warn({ code: (e as XfrmdError).code }, `${o.mode} did not finish (${errorText(e)}): trying again`);
         this.ctx.repairLater(this.name, this.ctx.retryDelay(++this.retryAttempt));

@@ -19,6 +19,8 @@ class NetifdStandIn {
   told: string[] = [];
   answer: (what: string) => number = () => 0;
   status: { pending: boolean; up: boolean } = { pending: false, up: false };
+  /** false: ubusd is gone (questions fail with CONNECTION_FAILED) */
+  bus = true;
   private say(what: string): Promise<void> {
     this.told.push(what);
     const s = this.answer(what);
@@ -31,8 +33,8 @@ class NetifdStandIn {
       error: (_n: string, code: string, _m: string, permanent: boolean) => this.say(`error ${code}${permanent ? ' +block' : ''}`),
       setAvailable: (_n: string, a: boolean) => this.say(`available ${a}`),
       setupFailed: () => this.say('setup-failed'),
-      dependOn: () => Promise.resolve(true),
-      parentDevice: () => Promise.resolve('eth0'),
+      dependOn: () => (this.bus ? Promise.resolve(true) : Promise.reject(new UbusError(10))),
+      parentDevice: () => (this.bus ? Promise.resolve('eth0') : Promise.reject(new UbusError(10))),
       status: () => Promise.resolve({ ...this.status, available: true, autostart: true, proto: 'xfrm', device: undefined, l3Device: undefined, errors: [] }),
     } as unknown as Netifd;
   }
@@ -128,6 +130,26 @@ describe('lifecycle transitions', () => {
     await request({ type: 'setup', config: { ...CONFIG, route: ['10.21.0.0/16'] } });
     expect(lc.state).toBe('up');
     expect(ours()).toEqual(['10.21.0.0/16']);
+  });
+
+  it('up + setup whose question about the tunlink fails because ubusd is gone → stays up, everything kept, a repair follows', async () => {
+    const config = { ...CONFIG, parent_device: undefined, tunlink: 'wan' };
+    await request({ type: 'setup', config });
+    expect(lc.state).toBe('up');
+    const link = await kernel.getLink('vpn0');
+    netifd.bus = false;
+    await request({ type: 'setup', config });
+    expect(lc.state).toBe('up');
+    expect((await kernel.getLink('vpn0'))?.index).toBe(link?.index);
+    expect(ours()).toEqual(['10.20.0.0/16']);
+    expect(repairs).toEqual(['vpn0']);
+  });
+
+  it('idle + setup whose question about the tunlink fails because ubusd is gone → waiting, nothing in the kernel', async () => {
+    netifd.bus = false;
+    await request({ type: 'setup', config: { ...CONFIG, parent_device: undefined, tunlink: 'wan' } });
+    expect(lc.state).toBe('waiting');
+    expect(kernel.snapshot().links).toEqual(['eth0']);
   });
 
   for (const [from, to] of [['up', 'idle'], ['idle', 'idle'], ['waiting', 'waiting'], ['failed', 'failed']] as const) {
