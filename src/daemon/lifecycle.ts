@@ -85,6 +85,8 @@ export interface LifecycleContext {
   ownObjects(): Promise<ActualIndex>;
   /** SA summaries may be out of date (refreshed after a short delay, once for all) */
   sasChanged(): void;
+  /** this interface gave up its objects (down or released): sections refused over it may fit now */
+  freed(name: string): void;
   /** a repair (with a fresh dump) after `ms` */
   repairLater(name: string, ms: number): void;
 }
@@ -187,6 +189,7 @@ export class Lifecycle {
         this.cancelRetry();
         if (await this.removeAll()) this.log.info('released: netifd does not want it');
         this.state = 'idle';
+        this.ctx.freed(this.name);
         return;
       case 'kick':
         return this.kick(ev.since);
@@ -355,6 +358,7 @@ export class Lifecycle {
     this.state = 'idle';
     this.error = removed ? undefined : { code: 'TEARDOWN_INCOMPLETE', message: 'some objects could not be removed (see the log); they are removed at the next setup or resync' };
     this.log.info('down');
+    this.ctx.freed(this.name);
   }
 
   private repeatError(err: { code: string; message: string }): void {

@@ -32,6 +32,9 @@ export interface ManagerOptions {
   summaryDelayMs?: number;
 }
 
+/** Refusals because of another section (src/config/conflicts.ts) or its device (if_id held). */
+const CONFLICT_CODES = new Set(['DUPLICATE_IFID', 'DUPLICATE_EXTERNAL', 'TABLE_CONFLICT', 'ROUTE_CONFLICT', 'PRIORITY_CONFLICT']);
+
 export class InterfaceManager {
   private readonly lifecycles = new Map<string, Lifecycle>();
   readonly kernel: Kernel;
@@ -78,6 +81,7 @@ export class InterfaceManager {
       follows: (name, device) => this.setFollows(name, device),
       ownObjects: () => this.ownObjects(),
       sasChanged: () => this.xfrmChanged(),
+      freed: (name) => this.freed(name),
       repairLater: (name, ms) => {
         const t = setTimeout(() => this.scheduleRepair([name]), ms);
         t.unref();
@@ -159,6 +163,20 @@ export class InterfaceManager {
     for (const k of keys) this.owners.set(k, name);
     if (keys.length) this.ownedKeys.set(name, keys);
     else this.ownedKeys.delete(name);
+  }
+
+  /**
+   * A section went down: one refused because of it (the same if_id, priority, table…) was
+   * blocked by netifd and would stay down, though the clash may be gone — as when a reload
+   * renames a section and the new name's setup comes before the old one's teardown. netifd
+   * sets it up again; if the clash is still there it is refused again, with the same error.
+   */
+  private freed(name: string): void {
+    for (const l of this.lifecycles.values()) {
+      if (l.name === name || l.state !== 'failed' || !CONFLICT_CODES.has(l.error?.code ?? '')) continue;
+      this.log.info({ iface: l.name }, `${name} is down: asking netifd to set this one up again (refused with ${l.error?.code})`);
+      void this.netifd.ifup(l.name).catch((e) => this.log.warn({ iface: l.name }, errorText(e)));
+    }
   }
 
   // ---- kernel events ----

@@ -204,7 +204,7 @@ describe('xfrmd daemon with netifd', () => {
     expect(iface.setups).toBe(2);
   });
 
-  it('duplicate if_id across sections: DUPLICATE_IFID naming the other one', async () => {
+  it('duplicate if_id across sections: DUPLICATE_IFID naming the other one; set up again once the other one is down', async () => {
     const a = vpn();
     const b = netifd.addInterface('vpn1', 'xfrm', { ifid: '5' });
     await netifd.start();
@@ -215,6 +215,11 @@ describe('xfrmd daemon with netifd', () => {
     await until(() => b.errors.length > 0, 'vpn1 error');
     expect(b.errors[0]).toMatchObject({ code: 'DUPLICATE_IFID' });
     expect(b.errors[0]!.data.join(' ')).toContain('vpn0');
+    // vpn0 goes (a reload that renamed it: the old name's teardown after the new one's setup):
+    // vpn1, blocked by netifd over the clash, is set up again and comes up
+    await netifd.ifdown('vpn0');
+    await until(() => b.state === 'up', 'vpn1 up once vpn0 is down');
+    expect((await kernel.getLink('vpn1'))?.xfrm?.ifId).toBe(5);
   });
 
   it('our device deleted behind our back: link lost, recreated, routes back; deleted during our own teardown: stays gone', async () => {

@@ -68,6 +68,7 @@ beforeEach(() => {
     sasChanged: () => undefined,
     repairLater: (name) => void repairs.push(name),
     follows: () => undefined,
+    freed: () => undefined,
   };
   lc = new Lifecycle('vpn0', ctx);
 });

@@ -152,4 +152,22 @@ describe('libreswan with ipsec-interface=2 on the device xfrmd made (ipsec2)', (
     expect(sc.stack.daemonLog()).toMatch(/"iface":"ipsec1"[^\n]*device removed by someone else/);
     expect((await sc.stack.dump()).get('ipsec1')?.up).toBe(true);
   });
+
+  it("the name trap, seen: if_id 2 on a section named lsw2 makes pluto create ipsec2 itself, which the kernel refuses (one device per if_id); the child fails, no SA is left, xfrmd's device stays as it was", async () => {
+    const renamed = example('libreswan', 'network').replaceAll("'ipsec2'", "'lsw2'");
+    sc.stack.writeNetwork(WAN + renamed);
+    await sc.stack.reload();
+    await sc.stack.waitUp(['lsw2']);
+    const idx = (await kernelState(sc.nl)).ifindex.get('lsw2');
+    const from = pluto.logText().length;
+    await pluto.start();
+    await until(() => /ip_kink_add_xfrmi\(\) dev ipsec2: File exists/.test(pluto.logText().slice(from)), 'pluto failing to make ipsec2', 45_000, 200);
+    await pluto.shutdown();
+    expect(pluto.logText().slice(from)).not.toMatch(/CHILD_SA[^\n]*established|IPsec SA established/);
+    expect(await esp(sc.nl, IFID)).toEqual([]);
+    const now = await kernelState(sc.nl);
+    expect(now.ifindex.get('lsw2')).toBe(idx);
+    expect(now.ifindex.has('ipsec2')).toBe(false);
+    expect(((await sc.stack.xfrmdStatus('lsw2')) as unknown as Status).phase).toBe('up');
+  });
 });
