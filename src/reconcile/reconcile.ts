@@ -318,20 +318,22 @@ async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
   });
 
   const missing = [...want].filter(([k]) => !existing.has(k)).map(([, x]) => x);
-  const adds = await Promise.allSettled(missing.map((x) => s.add(x)));
+  // an add refused with EEXIST resolves to its error: taken over below, or someone else's
   const taken: Array<[T, unknown]> = [];
-  let failure: unknown;
-  for (const [i, r] of adds.entries()) {
+  const adding = missing.map((x) =>
+    s.add(x).then(
+      () => undefined,
+      (e: unknown) => {
+        if (isKernelError(e, 'EEXIST')) return e;
+        throw new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(e)}`, { cause: e, permanent: false });
+      },
+    ),
+  );
+  await settleInOrder(adding, (i, exists) => {
     const x = missing[i] as T;
-    if (r.status === 'fulfilled') {
-      s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
-    } else if (!isKernelError(r.reason, 'EEXIST')) {
-      failure ??= new XfrmdError('KERNEL_ERROR', `adding ${s.what} ${s.describe(x)} failed: ${errorText(r.reason)}`, { cause: r.reason, permanent: false });
-    } else {
-      taken.push([x, r.reason]);
-    }
-  }
-  if (failure) throw failure;
+    if (exists === undefined) s.undo.push({ what: `delete ${s.what} ${s.describe(x)}`, run: () => ignoreMissing(s.del(x)) });
+    else taken.push([x, exists]);
+  });
   // EEXIST: ours from an earlier run (taken over), or someone else's
   for (const [x, cause] of taken) {
     if (!(await s.takeOver(x))) {
@@ -346,10 +348,10 @@ async function syncSet<T>(s: SyncSet<T>): Promise<T[]> {
   return [...want.values()];
 }
 
-/** Waits for a batch of requests; `done(i)` for each that went through, in order, then the first failure (if any) is thrown. */
-async function settleInOrder(batch: Array<Promise<void>>, done: (i: number) => void): Promise<void> {
+/** Waits for a batch of requests; `done(i, value)` for each that went through, in order, then the first failure (if any) is thrown. */
+async function settleInOrder<V>(batch: Array<Promise<V>>, done: (i: number, value: V) => void): Promise<void> {
   const results = await Promise.allSettled(batch);
-  results.forEach((r, i) => r.status === 'fulfilled' && done(i));
+  results.forEach((r, i) => r.status === 'fulfilled' && done(i, r.value));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
