@@ -123,9 +123,9 @@ config interface 'rw'
 `;
     // a slow retry, so the failed state can be seen before it
     const r = await router(network, ['link add d0 type dummy', 'link set d0 up', 'route add 10.77.0.0/16 dev d0 table 77'], { wrapKernel: wrap, retryMs: 5000 });
-    // the first attempt fails: KERNEL_ERROR in ifstatus (after netifd's own NO_DEVICE), unavailable, nothing left
-    const d = await r.stack.waitFor('rw failed', (m) => m.get('rw')?.errors?.some((e) => e.code === 'KERNEL_ERROR') === true, 60_000);
-    expect(d.get('rw')?.available).toBe(false);
+    // the first attempt fails: KERNEL_ERROR in ifstatus (after netifd's own NO_DEVICE), unavailable, nothing left.
+    // The report is two notifies (the error, then available false): a dump can fall between them.
+    const d = await r.stack.waitFor('rw failed and unavailable', (m) => m.get('rw')?.errors?.some((e) => e.code === 'KERNEL_ERROR') === true && m.get('rw')?.available === false, 60_000);
     expect(d.get('rw')?.errors?.find((e) => e.code === 'KERNEL_ERROR')?.data?.join(' ')).toContain('injected');
     const mid = await r.state();
     expect(diff(r.before, mid).leaked).toEqual([]);
