@@ -207,6 +207,24 @@ describe.runIf(KERNEL === '6.12')('ESP offload to the bound parent, with netdevs
     expect((await status('pkt')).sas.map((s) => s.offload)).toEqual([{ dev: 'wan0', dir: 'out', packet: false }]);
     await sc.nl.deleteSA({ dst: '203.0.113.9', spi: 0x9002, proto: 50 });
   });
+
+  it('an SA with the section\'s if_id offloaded to another NIC than the bound parent: status says so (OFFLOAD_OTHER_DEVICE)', async () => {
+    const other = await Nsim.create(sc.net.router, sc.nl, 'spare0');
+    try {
+      const key = Buffer.alloc(20, 9);
+      await sc.nl.addSA({ src: ROUTER, dst: '203.0.113.9', spi: 0x9003, mode: 'tunnel', ifId: 8, reqid: 9, aead: { name: 'rfc4106(gcm(aes))', key, icvBits: 128 }, offload: { ifindex: other.ifindex, packet: false } });
+      expect(other.ipsec().count).toBe(1);
+      const st = await status('pkt');
+      expect(st.sas.map((s) => s.offload)).toEqual([{ dev: 'spare0', dir: 'out', packet: false }]);
+      expect(st.hints.map((h) => h.code)).toEqual(['OFFLOAD_OTHER_DEVICE']);
+      expect(st.hints[0]?.message).toContain('spare0');
+      expect(st.hints[0]?.message).toContain('wan0');
+      await sc.nl.deleteSA({ dst: '203.0.113.9', spi: 0x9003, proto: 50 });
+      expect((await status('pkt')).hints).toEqual([]);
+    } finally {
+      other.remove();
+    }
+  });
 });
 
 describe.runIf(KERNEL === '6.12')('the same child over a WAN without ESP offload (veth)', () => {
