@@ -125,7 +125,10 @@ async function run(n: number, script: string, nodeOpts: string[]): Promise<Run> 
     if (pid === undefined) throw new Error('no daemon process');
     const cpu0 = cpuMs(pid);
     await stack.startNetifd(() => (t1 = performance.now()));
-    await Promise.race([all, sleep(300_000).then(() => Promise.reject(new Error(`${want.size} of ${n} not up`)))]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${want.size} of ${n} not up`)), 300_000)));
+    // the timer must not outlive the wait (it kept the benchmark running 5 minutes after its last line)
+    await Promise.race([all, late]).finally(() => clearTimeout(timer));
     const upMs = performance.now() - t1;
     const upCpuMs = cpuMs(pid) - cpu0;
     await l.close();

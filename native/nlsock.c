@@ -23,6 +23,8 @@
 //   write(handle, buffer) -> bytes        what the socket took now (0: full, try when writable)
 //   startStream(handle, onData(errno, Buffer, eof), onWritable())
 //   wantWrite(handle, bool)               call onWritable once the socket takes data again
+// and one thing that is not a socket:
+//   releaseFreeMemory() -> bool           hand the C heap's free pages back to the kernel
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <node_api.h>
 #include <uv.h>
@@ -549,6 +554,20 @@ static napi_value js_want_write(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Every message received is copied into a Buffer whose memory is malloc'd; after a burst (netifd
+// setting up a thousand interfaces) glibc keeps the freed memory in the process unless asked.
+// musl (OpenWrt) returns free pages by itself: there this is a no-op returning false.
+static napi_value js_release_free_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool released = false;
+#ifdef __GLIBC__
+  released = malloc_trim(0) != 0;
+#endif
+  napi_value r;
+  napi_get_boolean(env, released, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -562,6 +581,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"write", NULL, js_write, NULL, NULL, NULL, napi_default, NULL},
       {"startStream", NULL, js_start_stream, NULL, NULL, NULL, napi_default, NULL},
       {"wantWrite", NULL, js_want_write, NULL, NULL, NULL, napi_default, NULL},
+      {"releaseFreeMemory", NULL, js_release_free_memory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -5,6 +5,7 @@ import { startDaemon } from '../daemon/daemon.ts';
 import type { Capabilities } from '../daemon/probe.ts';
 import type { Kernel } from '../reconcile/kernel.ts';
 import { openKernel } from '../reconcile/netlink-kernel.ts';
+import { loadNative } from '../netlink/native.ts';
 import { DEFAULT_SOCKET } from '../ubus/connection.ts';
 import { parseArgs } from './args.ts';
 
@@ -29,6 +30,7 @@ export async function runDaemon(argv: string[], o: { wrapKernel?: (k: Kernel) =>
     kernel: o.wrapKernel ? o.wrapKernel(k.kernel) : k.kernel,
     kernelEvents: k.events,
     log,
+    releaseMemory: () => void loadNative().releaseFreeMemory(),
     ...(o.probe ? { probe: o.probe } : {}),
   });
   log.info('xfrmd running');

@@ -15,6 +15,7 @@ import { StateStore } from '../state/store.ts';
 import { InterfaceManager } from './manager.ts';
 import { Netifd, type Bus } from './netifd.ts';
 import { probeCapabilities, type Capabilities } from './probe.ts';
+import { whenQuiet } from './quiet.ts';
 import { resync, type ResyncOptions, type ResyncReport } from './resync.ts';
 
 /** What the daemon needs to hear from the kernel (src/reconcile/netlink-kernel.ts provides it). */
@@ -44,6 +45,11 @@ export interface DaemonOptions {
   summaryDelayMs?: number;
   /** what the kernel can do; default: probe it in a private namespace */
   probe?: () => Promise<Capabilities>;
+  /** run once the interfaces have been quiet a while after some work (the C heap's free pages
+   *  back to the kernel: src/cli/run.ts) */
+  releaseMemory?: () => void;
+  /** that while; default RELEASE_AFTER_MS */
+  releaseAfterMs?: number;
 }
 
 export interface Daemon {
@@ -59,6 +65,9 @@ export interface Daemon {
 /** How long a teardown call may wait for the teardown before it is answered anyway. */
 const TEARDOWN_REPLY_MS = 4000;
 
+/** Quiet time after a burst of interface work before memory is released. */
+const RELEASE_AFTER_MS = 3000;
+
 function busOf(client: UbusClient): Bus {
   return {
     call: async (path, method, args, opts) => (await client.call(path, method, args ?? {}, opts ?? {})) as Array<Record<string, unknown>>,
@@ -69,6 +78,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = o.log;
   const client = new UbusClient({ socketPath: o.socketPath, reconnect: true, logger: log });
   const netifd = new Netifd(busOf(client));
+  const release = o.releaseMemory ? whenQuiet(o.releaseMemory, o.releaseAfterMs ?? RELEASE_AFTER_MS) : undefined;
   const manager = new InterfaceManager({
     kernel: o.kernel,
     netifd,
@@ -77,6 +87,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}),
     ...(o.repairDelayMs !== undefined ? { repairDelayMs: o.repairDelayMs } : {}),
     ...(o.summaryDelayMs !== undefined ? { summaryDelayMs: o.summaryDelayMs } : {}),
+    ...(release ? { worked: () => release.poke() } : {}),
   });
 
   const caps = await (o.probe ?? probeCapabilities)();
@@ -170,6 +181,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     resync: runResync,
     close() {
       clearTimeout(netifdResync);
+      release?.close();
       manager.close();
       client.close();
     },

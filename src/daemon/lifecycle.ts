@@ -89,6 +89,8 @@ export interface LifecycleContext {
   freed(name: string): void;
   /** a repair (with a fresh dump) after `ms` */
   repairLater(name: string, ms: number): void;
+  /** an event was handled (the daemon tidies its memory once they stop coming) */
+  worked(): void;
 }
 
 /** How long after a teardown netifd has settled (its own set-up attempt done). */
@@ -148,6 +150,7 @@ export class Lifecycle {
         this.log.error({ event: ev.type }, `unexpected: ${errorText(e)}`);
       }
       // SA summaries and kicks that changed nothing are not worth keeping (a daemon keeps this per interface)
+      this.ctx.worked();
       if (from === this.state && (ev.type === 'summary' || ev.type === 'kick')) return;
       this.transitions.push({ event: ev.type, from, to: this.state });
       if (this.transitions.length > 16) this.transitions.shift();

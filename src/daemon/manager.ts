@@ -30,6 +30,8 @@ export interface ManagerOptions {
   repairDelayMs?: number;
   /** how long SA changes are collected before netifd's summaries are refreshed */
   summaryDelayMs?: number;
+  /** told after each event an interface handled */
+  worked?: () => void;
 }
 
 /** Refusals because of another section (src/config/conflicts.ts) or its device (if_id held). */
@@ -82,6 +84,7 @@ export class InterfaceManager {
       ownObjects: () => this.ownObjects(),
       sasChanged: () => this.xfrmChanged(),
       freed: (name) => this.freed(name),
+      worked: o.worked ?? (() => {}),
       repairLater: (name, ms) => {
         const t = setTimeout(() => this.scheduleRepair([name]), ms);
         t.unref();

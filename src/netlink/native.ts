@@ -24,6 +24,8 @@ export interface NativeNetlink {
   /** onData: errno 0 or the error that ended it; batch = one record [u32 length][bytes]; eof at the end */
   startStream(h: NativeHandle, onData: (errno: number, batch: Buffer, eof: boolean) => void, onWritable: () => void): void;
   wantWrite(h: NativeHandle, on: boolean): void;
+  /** glibc: give the C heap's free pages back (malloc_trim); true if any were; musl: no-op, false */
+  releaseFreeMemory(): boolean;
 }
 
 export const OPEN_EXT_ACK = 1;

@@ -33,7 +33,7 @@ async function client(): Promise<UbusClient> {
   return c;
 }
 
-async function start(o: { kickAfterMs?: number } = {}): Promise<Daemon> {
+async function start(o: { kickAfterMs?: number; releaseMemory?: () => void } = {}): Promise<Daemon> {
   daemon = await startDaemon({
     socketPath: broker.socketPath,
     kernel,
@@ -45,6 +45,7 @@ async function start(o: { kickAfterMs?: number } = {}): Promise<Daemon> {
     summaryDelayMs: 10,
     resync: { kickAfterMs: o.kickAfterMs ?? 10_000 },
     probe: async () => caps,
+    ...(o.releaseMemory ? { releaseMemory: o.releaseMemory, releaseAfterMs: 100 } : {}),
   });
   await daemon.ready;
   return daemon;
@@ -495,6 +496,24 @@ describe('xfrmd daemon with netifd', () => {
     await until(() => iface.state === 'up', 'vpn0 up on the new eth1');
     expect((await kernel.getLink('vpn0'))?.xfrm?.link).toBe(eth1b.index);
     expect(ours().routes).toEqual(['10.20.0.0/16 254']);
+  });
+
+  it('memory is released once after a burst of setups, when the interfaces have been quiet a while; not while idle', async () => {
+    const names = ['vpn0', 'vpn1', 'vpn2', 'vpn3'];
+    const ifaces = names.map((n, i) => vpn({ ifid: String(i + 1), ipaddr: [`10.9.0.${i + 1}/32`], route: [`10.${20 + i}.0.0/16`] }, n));
+    await netifd.start();
+    let released = 0;
+    await start({ releaseMemory: () => void released++ });
+    await sleep(300);
+    const atStart = released;
+    expect(atStart).toBeLessThanOrEqual(1);
+    for (const n of names) await netifd.ifup(n);
+    await until(() => ifaces.every((i) => i.state === 'up'), 'all up');
+    // not in the middle of the burst, once after it
+    expect(released).toBe(atStart);
+    await until(() => released === atStart + 1, 'released after the burst', 2000);
+    await sleep(300);
+    expect(released).toBe(atStart + 1);
   });
 
   it('on a kernel without XFRM interfaces: NO_KERNEL_SUPPORT naming the package, no loop, kernel untouched', async () => {

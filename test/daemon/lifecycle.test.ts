@@ -69,6 +69,7 @@ beforeEach(() => {
     repairLater: (name) => void repairs.push(name),
     follows: () => undefined,
     freed: () => undefined,
+    worked: () => undefined,
   };
   lc = new Lifecycle('vpn0', ctx);
 });
