@@ -113,6 +113,9 @@ export class Lifecycle {
   /** validated config while it holds kernel objects (setting-up, up, repairing) */
   prepared: Prepared | undefined;
   installed: Installed | undefined;
+  /** `installed` is what this process saw through to the end, not a record written ahead of
+   *  changes (which a crash or a failed rollback may have cut short) nor one of an earlier run */
+  private confirmed = false;
   parent: ParentRef | undefined;
   error: { code: string; message: string } | undefined;
   /** the `parent_device` of the last validated config: kernel events about it concern us */
@@ -247,16 +250,24 @@ export class Lifecycle {
       await this.checkOffload(prepared, parent?.device);
       const plan = prepared.plan(parent ? { ifindex: parent.index, name: parent.device } : undefined);
       const changes = { count: 0 };
+      const previous = this.installed ?? ctx.store.load(this.name)?.installed;
+      // An unconfirmed record says what may be ours, not what exists: the kernel tells (a dump;
+      // only after a crash or a failed rollback, so bringing up N interfaces stays linear)
+      const actual = o.actual ?? (previous && !this.confirmed ? await ctx.ownObjects() : undefined);
       const installed = await applyPlan(ctx.kernel, plan, {
-        previous: this.installed ?? ctx.store.load(this.name)?.installed,
-        ...(o.actual ? { actual: o.actual } : {}),
-        persist: (i) => this.record(i),
+        ...(previous ? { previous } : {}),
+        ...(actual ? { actual } : {}),
+        persist: (i) => {
+          this.confirmed = false;
+          this.record(i);
+        },
         log: (msg, fields) => this.log.info(fields ?? {}, msg),
         changes,
         // a repair never fails a running interface over another program's route or rule
         keepForeign: o.mode === 'repair',
       });
       this.record(installed);
+      this.confirmed = true;
       this.parent = parent;
       // netifd asked again meanwhile: our update would land in its newer setup (accepted there,
       // for the wrong run) or its teardown (refused). The newer request decides; nothing to say.

@@ -54,6 +54,7 @@ export class InterfaceManager {
   private readonly followers = new Map<string, Set<string>>();
   /** sequence of netifd requests: resync skips interfaces netifd asked about after it looked */
   private requestSeq = 0;
+  private nextDump: Promise<ActualIndex> | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
   private readonly repairWanted = new Set<string>();
   private readonly repairDelayMs: number;
@@ -222,9 +223,15 @@ export class InterfaceManager {
     this.repairTimer.unref();
   }
 
-  async ownObjects(): Promise<ActualIndex> {
-    const [routes, rules] = await Promise.all([this.kernel.dumpRoutes(XFRMD_RTPROT), this.kernel.dumpRules(XFRMD_RTPROT)]);
-    return indexActual(routes, rules);
+  /** Our tagged routes and rules as the kernel has them, dumped after this call: callers in the
+   *  same turn of the event loop share one dump (after a restart, setups come all at once). */
+  ownObjects(): Promise<ActualIndex> {
+    this.nextDump ??= new Promise<void>((r) => setImmediate(r)).then(async () => {
+      this.nextDump = undefined;
+      const [routes, rules] = await Promise.all([this.kernel.dumpRoutes(XFRMD_RTPROT), this.kernel.dumpRules(XFRMD_RTPROT)]);
+      return indexActual(routes, rules);
+    });
+    return this.nextDump;
   }
 
   private async repairNow(): Promise<void> {

@@ -466,6 +466,32 @@ describe('xfrmd daemon with netifd', () => {
     expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
   });
 
+  it('kill -9 before the rules of a setup went in, netifd retrying: the retried setup adds what the record only meant to add', async () => {
+    // seen under the real netifd: the record written ahead of the changes lists every rule of the
+    // plan, and a setup of the next run took it for what the kernel has
+    const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'], full_tunnel: '1', exempt_mark: '0x6' });
+    await netifd.start();
+    await start();
+    // the first run gets as far as its routes, then dies before its first rule
+    kernel.addRule = (() => {
+      crash();
+      return new Promise<void>(() => undefined);
+    }) as typeof kernel.addRule;
+    await netifd.ifup('vpn0');
+    await until(() => daemon === undefined, 'crashed');
+    kernel.addRule = FakeKernel.prototype.addRule.bind(kernel);
+    expect(ours().rules).toEqual([]);
+
+    await start();
+    (iface as { state: string }).state = 'down';
+    iface.sm = 'idle';
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    expect(iface.errors).toEqual([]);
+    // the source rule and the exempt mark's rule (sorted as text)
+    expect(ours()).toEqual({ routes: ['0.0.0.0/0 101', '10.60.1.0/24 101'], rules: [100, 99] });
+  });
+
   it('a setup request lost with a dead daemon: resync kicks netifd (setup failed), which sets the interface up again', async () => {
     const iface = vpn();
     await netifd.start();
