@@ -387,6 +387,8 @@ export class Lifecycle {
     this.prepared = undefined;
     const owned = this.installed ?? this.ctx.store.load(this.name)?.installed;
     if (!owned) return true;
+    // a removal that stops halfway leaves less than the record says
+    this.confirmed = false;
     try {
       await removeInstalled(this.ctx.kernel, owned, (msg, fields) => this.log.info(fields ?? {}, msg));
     } catch (e) {

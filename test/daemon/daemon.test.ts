@@ -492,6 +492,24 @@ describe('xfrmd daemon with netifd', () => {
     expect(ours()).toEqual({ routes: ['0.0.0.0/0 101', '10.60.1.0/24 101'], rules: [100, 99] });
   });
 
+  it('a teardown that stopped halfway (the rule gone, the route refused, the device deleted): the next setup puts back all of it', async () => {
+    const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'] });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up');
+    const full = ours();
+    kernel.failOn('deleteRoute', kerr('EIO'));
+    await netifd.ifdown('vpn0');
+    await until(() => iface.state === 'down', 'vpn0 down');
+    await sleep(50);
+    // (the route went with the device)
+    expect(ours()).toEqual({ routes: [], rules: [] });
+    await netifd.ifup('vpn0');
+    await until(() => iface.state === 'up', 'vpn0 up again');
+    expect(ours()).toEqual(full);
+  });
+
   it('a setup request lost with a dead daemon: resync kicks netifd (setup failed), which sets the interface up again', async () => {
     const iface = vpn();
     await netifd.start();
