@@ -439,30 +439,38 @@ describe('xfrmd daemon with netifd', () => {
     expect(iface.errors).toEqual([]);
   });
 
-  it('kill -9 in the middle of a setup, netifd retrying at once: the retried setup adopts the objects of the killed run (no ROUTE_EXISTS)', async () => {
-    const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'] });
-    await netifd.start();
-    await start();
-    // the first run gets as far as its first rule, then dies: nothing of it runs any more
-    kernel.addRule = ((orig) => async (r) => {
-      await orig(r);
+  /** The setup of vpn0 runs until its first rule (added or not), where the daemon dies: nothing of that run goes on. */
+  async function crashAtFirstRule(o: { added: boolean }): Promise<void> {
+    const real = kernel.addRule.bind(kernel);
+    kernel.addRule = async (r) => {
+      if (o.added) await real(r);
       crash();
       return new Promise<void>(() => undefined);
-    })(kernel.addRule.bind(kernel));
+    };
     await netifd.ifup('vpn0');
     await until(() => daemon === undefined, 'crashed');
-    kernel.addRule = FakeKernel.prototype.addRule.bind(kernel);
-    // the record lost: only the tags say the objects are ours
-    rmSync(join(stateDir, 'interfaces'), { recursive: true, force: true });
-    expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
+    kernel.addRule = real;
+  }
 
+  /** A new daemon, and netifd (which saw no notify) trying again at once. */
+  async function retryAfterCrash(iface: FakeIface): Promise<void> {
     await start();
-    // netifd (which saw no notify) tries again at once
     (iface as { state: string }).state = 'down';
     iface.sm = 'idle';
     await netifd.ifup('vpn0');
     await until(() => iface.state === 'up', 'vpn0 up');
     expect(iface.errors).toEqual([]);
+  }
+
+  it('kill -9 in the middle of a setup, netifd retrying at once: the retried setup adopts the objects of the killed run (no ROUTE_EXISTS)', async () => {
+    const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'] });
+    await netifd.start();
+    await start();
+    await crashAtFirstRule({ added: true });
+    // the record lost: only the tags say the objects are ours
+    rmSync(join(stateDir, 'interfaces'), { recursive: true, force: true });
+    expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
+    await retryAfterCrash(iface);
     expect(ours()).toEqual({ routes: ['10.60.1.0/24 101'], rules: [100] });
   });
 
@@ -472,22 +480,9 @@ describe('xfrmd daemon with netifd', () => {
     const iface = vpn({ route: ['10.60.1.0/24'], ip4table: '101', source: ['192.168.60.0/24'], full_tunnel: '1', exempt_mark: '0x6' });
     await netifd.start();
     await start();
-    // the first run gets as far as its routes, then dies before its first rule
-    kernel.addRule = (() => {
-      crash();
-      return new Promise<void>(() => undefined);
-    }) as typeof kernel.addRule;
-    await netifd.ifup('vpn0');
-    await until(() => daemon === undefined, 'crashed');
-    kernel.addRule = FakeKernel.prototype.addRule.bind(kernel);
+    await crashAtFirstRule({ added: false });
     expect(ours().rules).toEqual([]);
-
-    await start();
-    (iface as { state: string }).state = 'down';
-    iface.sm = 'idle';
-    await netifd.ifup('vpn0');
-    await until(() => iface.state === 'up', 'vpn0 up');
-    expect(iface.errors).toEqual([]);
+    await retryAfterCrash(iface);
     // the source rule and the exempt mark's rule (sorted as text)
     expect(ours()).toEqual({ routes: ['0.0.0.0/0 101', '10.60.1.0/24 101'], rules: [100, 99] });
   });
