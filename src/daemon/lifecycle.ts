@@ -15,6 +15,7 @@
 //                   parent-up / parent-gone (a `parent_device` NIC replaced or removed)
 //   our own timer   retry (after a transient failure: make the interface available
 //                   again, and netifd sets it up)
+//   another section reopen (it went down: one refused over it may fit now)
 //   resync          adopt / release / kick, only for interfaces netifd has not asked
 //                   about since resync looked (`since`); see resync.ts.
 //
@@ -30,7 +31,10 @@
 //   parent-up       –             recreate ²     retry now        –
 //   parent-gone     –             fail (transient PARENT_GONE)    –
 //   summary         –             tell netifd    –                –
+//   reopen          –             –              –                ask netifd ³
 //   ¹ or just bring it up and re-apply, if it was only set down   ² only if its ifindex changed
+//   ³ only if refused over another section (a conflict code); queued, so it reaches netifd after
+//     this one's failure report (an ifup before its `block restart` would be undone by it)
 // setting-up, repairing and tearing-down are seen only by status: the queue runs one
 // handler at a time, and each ends in one of the four states above.
 import type { Logger } from '../log.ts';
@@ -57,7 +61,9 @@ export type LifecycleEvent =
   | { type: 'repair'; actual?: ActualIndex }
   | { type: 'parent-up'; device: string; ifindex: number }
   | { type: 'parent-gone'; device: string }
-  | { type: 'summary'; data: Record<string, number> };
+  | { type: 'summary'; data: Record<string, number> }
+  /** `over`: the section that went down */
+  | { type: 'reopen'; over: string };
 
 export interface ParentRef {
   /** the tunlink interface, when the parent was given as one */
@@ -98,6 +104,9 @@ const ERROR_REPEAT_MS = 1000;
 
 /** netifd's data before we have counted any SA */
 const NO_SAS: Readonly<Record<string, number>> = { sa_in: 0, sa_out: 0, sa_offloaded: 0 };
+
+/** Refusals because of another section (src/config/conflicts.ts) or its device (if_id held). */
+export const CONFLICT_CODES = new Set(['DUPLICATE_IFID', 'DUPLICATE_EXTERNAL', 'TABLE_CONFLICT', 'ROUTE_CONFLICT', 'PRIORITY_CONFLICT']);
 
 /** Errors a retry can fix; everything else blocks restarts until the config changes. */
 const TRANSIENT_CODES = new Set(['PARENT_DOWN', 'PARENT_NOT_FOUND', 'PARENT_GONE', 'KERNEL_ERROR', 'NETIFD_ERROR', 'TEARDOWN_INCOMPLETE']);
@@ -154,7 +163,7 @@ export class Lifecycle {
       }
       // SA summaries and kicks that changed nothing are not worth keeping (a daemon keeps this per interface)
       this.ctx.worked();
-      if (from === this.state && (ev.type === 'summary' || ev.type === 'kick')) return;
+      if (from === this.state && (ev.type === 'summary' || ev.type === 'kick' || ev.type === 'reopen')) return;
       this.transitions.push({ event: ev.type, from, to: this.state });
       if (this.transitions.length > 16) this.transitions.shift();
     };
@@ -226,6 +235,10 @@ export class Lifecycle {
         return this.fail(new XfrmdError('PARENT_GONE', `parent device ${ev.device} was removed`, { permanent: false }));
       case 'summary':
         return this.updateSummary(ev.data);
+      case 'reopen':
+        if (this.state !== 'failed' || !this.error || !CONFLICT_CODES.has(this.error.code)) return;
+        this.log.info(`${ev.over} is down: asking netifd to set this one up again (refused with ${this.error.code})`);
+        return this.ctx.netifd.ifup(this.name).catch((e) => this.log.warn(`could not ask netifd: ${errorText(e)}`));
     }
   }
 

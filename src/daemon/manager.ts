@@ -10,7 +10,7 @@ import type { EspOffload, Kernel } from '../reconcile/kernel.ts';
 import { indexActual, type ActualIndex, type Installed } from '../reconcile/reconcile.ts';
 import { routeKey, ruleKey } from '../reconcile/keys.ts';
 import { byName, type StateStore } from '../state/store.ts';
-import { Lifecycle, type LifecycleContext, type LifecycleEvent } from './lifecycle.ts';
+import { CONFLICT_CODES, Lifecycle, type LifecycleContext, type LifecycleEvent } from './lifecycle.ts';
 import type { Netifd } from './netifd.ts';
 import type { Prepared } from './prepare.ts';
 import type { Capabilities } from './probe.ts';
@@ -33,9 +33,6 @@ export interface ManagerOptions {
   /** told after each event an interface handled */
   worked?: () => void;
 }
-
-/** Refusals because of another section (src/config/conflicts.ts) or its device (if_id held). */
-const CONFLICT_CODES = new Set(['DUPLICATE_IFID', 'DUPLICATE_EXTERNAL', 'TABLE_CONFLICT', 'ROUTE_CONFLICT', 'PRIORITY_CONFLICT']);
 
 export class InterfaceManager {
   private readonly lifecycles = new Map<string, Lifecycle>();
@@ -176,10 +173,10 @@ export class InterfaceManager {
    * sets it up again; if the clash is still there it is refused again, with the same error.
    */
   private freed(name: string): void {
+    // each decides in its own queue: one still being refused (setting up) or reporting its
+    // refusal must finish that first
     for (const l of this.lifecycles.values()) {
-      if (l.name === name || l.state !== 'failed' || !CONFLICT_CODES.has(l.error?.code ?? '')) continue;
-      this.log.info({ iface: l.name }, `${name} is down: asking netifd to set this one up again (refused with ${l.error?.code})`);
-      void this.netifd.ifup(l.name).catch((e) => this.log.warn({ iface: l.name }, errorText(e)));
+      if (l.name !== name && (l.state === 'setting-up' || CONFLICT_CODES.has(l.error?.code ?? ''))) void l.dispatch({ type: 'reopen', over: name });
     }
   }
 

@@ -16,6 +16,7 @@ import { StateStore } from '../../src/state/store.ts';
 import { TestBroker } from '../support/broker.ts';
 import { FakeKernel, kerr } from '../support/fake-kernel.ts';
 import { FakeNetifd, type FakeIface } from '../support/fake-netifd.ts';
+import type { UbusRequest } from '../../src/ubus/object.ts';
 
 let broker: TestBroker;
 let kernel: FakeKernel;
@@ -221,6 +222,33 @@ describe('xfrmd daemon with netifd', () => {
     await netifd.ifdown('vpn0');
     await until(() => b.state === 'up', 'vpn1 up once vpn0 is down');
     expect((await kernel.getLink('vpn1'))?.xfrm?.ifId).toBe(5);
+  });
+
+  it('refused over a section that goes down while the refusal is still on its way to netifd: set up again after it (its block restart does not undo that)', async () => {
+    // seen under the real netifd: a reload renaming ipsec2 to lsw2 (same if_id) left lsw2 down for good
+    const a = vpn();
+    const b = netifd.addInterface('vpn1', 'xfrm', { ifid: '5' });
+    await netifd.start();
+    await start();
+    await netifd.ifup('vpn0');
+    await until(() => a.state === 'up', 'vpn0 up');
+    // vpn1's refusal reaches netifd late: its notifies wait until vpn0 is down
+    let arrive!: () => void;
+    const late = new Promise<void>((r) => (arrive = r));
+    const hooked = netifd as unknown as { notifyProto(f: FakeIface, req: UbusRequest): Promise<void> };
+    const real = hooked.notifyProto.bind(netifd);
+    hooked.notifyProto = async (f, req) => {
+      if (f.name === 'vpn1') await late;
+      return real(f, req);
+    };
+    await netifd.ifup('vpn1');
+    await until(() => daemon!.manager.lifecycle('vpn1').state === 'failed', 'vpn1 refused');
+    await netifd.ifdown('vpn0');
+    await until(() => a.state === 'down', 'vpn0 down');
+    await sleep(50);
+    arrive();
+    await until(() => b.state === 'up', 'vpn1 up once vpn0 is down');
+    expect(b.errors).toEqual([]);
   });
 
   it('our device deleted behind our back: link lost, recreated, routes back; deleted during our own teardown: stays gone', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/log.ts';
 import { Lifecycle, type LifecycleContext, type LifecycleEvent, type State } from '../../src/daemon/lifecycle.ts';
 import type { IfaceUp, Netifd } from '../../src/daemon/netifd.ts';
+import { prepare, type Prepared } from '../../src/daemon/prepare.ts';
 import { XFRMD_RTPROT } from '../../src/model.ts';
 import { indexActual } from '../../src/reconcile/reconcile.ts';
 import { StateStore } from '../../src/state/store.ts';
@@ -33,6 +34,7 @@ class NetifdStandIn {
       error: (_n: string, code: string, _m: string, permanent: boolean) => this.say(`error ${code}${permanent ? ' +block' : ''}`),
       setAvailable: (_n: string, a: boolean) => this.say(`available ${a}`),
       setupFailed: () => this.say('setup-failed'),
+      ifup: () => this.say('ifup'),
       dependOn: () => (this.bus ? Promise.resolve(true) : Promise.reject(new UbusError(10))),
       parentDevice: () => (this.bus ? Promise.resolve('eth0') : Promise.reject(new UbusError(10))),
       status: () => Promise.resolve({ ...this.status, available: true, autostart: true, proto: 'xfrm', device: undefined, l3Device: undefined, errors: [] }),
@@ -45,6 +47,8 @@ let netifd: NetifdStandIn;
 let dir: string;
 let lc: Lifecycle;
 let repairs: string[];
+/** the other sections' validated configs (conflict checks) */
+let others: Prepared[];
 let seq = 0;
 
 const CONFIG = { ifid: '5', ipaddr: ['10.9.0.2/32'], route: ['10.20.0.0/16'], parent_device: 'eth0' };
@@ -55,13 +59,14 @@ beforeEach(() => {
   netifd = new NetifdStandIn();
   dir = mkdtempSync(join(tmpdir(), 'xfrmd-lc-'));
   repairs = [];
+  others = [];
   const ctx: LifecycleContext = {
     kernel,
     netifd: netifd.asNetifd(),
     store: new StateStore(dir),
     log: silentLogger,
     capabilities: () => ({ kernel: '6.12', xfrmInterface: true, collectMetadata: true, packetOffloadApi: true }),
-    others: () => [],
+    others: () => others,
     retryDelay: () => 3_600_000,
     ownership: () => undefined,
     ownObjects: async () => indexActual(await kernel.dumpRoutes(XFRMD_RTPROT), await kernel.dumpRules(XFRMD_RTPROT)),
@@ -258,6 +263,23 @@ describe('lifecycle transitions', () => {
     expect(netifd.told).toEqual(['setup-failed']);
     await into('up');
     await event({ type: 'kick', since: seq });
+    expect(netifd.told).toEqual([]);
+  });
+
+  it('failed over another section + reopen → netifd asked to set it up again; failed for another reason, or up: nothing', async () => {
+    others = [prepare('vpn9', CONFIG, [])];
+    await request({ type: 'setup', config: CONFIG });
+    expect(lc.error?.code).toBe('DUPLICATE_IFID');
+    netifd.told = [];
+    others = [];
+    await event({ type: 'reopen', over: 'vpn9' });
+    expect(netifd.told).toEqual(['ifup']);
+    netifd.told = [];
+    await into('failed');
+    await event({ type: 'reopen', over: 'vpn9' });
+    expect(netifd.told).toEqual([]);
+    await into('up');
+    await event({ type: 'reopen', over: 'vpn9' });
     expect(netifd.told).toEqual([]);
   });
 
