@@ -206,13 +206,19 @@ describe('xfrmd daemon with netifd', () => {
     expect(iface.setups).toBe(2);
   });
 
-  it('duplicate if_id across sections: DUPLICATE_IFID naming the other one; set up again once the other one is down', async () => {
+  /** vpn0 up with if_id 5; vpn1, with the same if_id, not set up yet. */
+  async function sameIfidTwice(): Promise<{ a: FakeIface; b: FakeIface }> {
     const a = vpn();
     const b = netifd.addInterface('vpn1', 'xfrm', { ifid: '5' });
     await netifd.start();
     await start();
     await netifd.ifup('vpn0');
     await until(() => a.state === 'up', 'vpn0 up');
+    return { a, b };
+  }
+
+  it('duplicate if_id across sections: DUPLICATE_IFID naming the other one; set up again once the other one is down', async () => {
+    const { b } = await sameIfidTwice();
     await netifd.ifup('vpn1');
     await until(() => b.errors.length > 0, 'vpn1 error');
     expect(b.errors[0]).toMatchObject({ code: 'DUPLICATE_IFID' });
@@ -226,12 +232,7 @@ describe('xfrmd daemon with netifd', () => {
 
   it('refused over a section that goes down while the refusal is still on its way to netifd: set up again after it (its block restart does not undo that)', async () => {
     // seen under the real netifd: a reload renaming ipsec2 to lsw2 (same if_id) left lsw2 down for good
-    const a = vpn();
-    const b = netifd.addInterface('vpn1', 'xfrm', { ifid: '5' });
-    await netifd.start();
-    await start();
-    await netifd.ifup('vpn0');
-    await until(() => a.state === 'up', 'vpn0 up');
+    const { a, b } = await sameIfidTwice();
     // vpn1's refusal reaches netifd late: its notifies wait until vpn0 is down
     let arrive!: () => void;
     const late = new Promise<void>((r) => (arrive = r));
