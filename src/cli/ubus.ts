@@ -156,8 +156,27 @@ class Cli {
     this.conn.send({ type: MsgType.STATUS, seq: inv.seq, peer: inv.peer, attrs: { status: Status.OK, objid } });
   }
 
-  /** do_listen(): runs until the -t timeout (if any) or until ubusd goes away. */
-  runLoop(onInvoke: (m: WireMessage) => void, until?: Promise<void>): Promise<boolean> {
+  /**
+   * INVOKEs that arrive while a listener is being registered: the registration's reply and the
+   * first event can come in one read, and the event would be emitted before the loop's handler
+   * is attached. `stop()` hands them over; call it in runLoop's arguments (no gap between).
+   */
+  private holdInvokes(): { stop(): WireMessage[] } {
+    const held: WireMessage[] = [];
+    const onMsg = (m: WireMessage): void => {
+      if (m.type === MsgType.INVOKE) held.push(m);
+    };
+    this.conn.on('message', onMsg);
+    return {
+      stop: () => {
+        this.conn.off('message', onMsg);
+        return held;
+      },
+    };
+  }
+
+  /** do_listen(): runs until the -t timeout (if any) or until ubusd goes away; `held` first. */
+  runLoop(onInvoke: (m: WireMessage) => void, held: WireMessage[] = [], until?: Promise<void>): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (timedOut: boolean): void => {
@@ -172,6 +191,7 @@ class Cli {
       const onClose = (): void => finish(false);
       this.conn.on('message', onMsg);
       this.conn.on('close', onClose);
+      for (const m of held) onMsg(m);
       if (!this.conn.isOpen) return finish(false);
       void until?.then(() => finish(false));
       if (this.opts.listenTimeout) timer = setTimeout(() => finish(true), this.opts.listenTimeout * 1000);
@@ -263,6 +283,7 @@ class Cli {
     const patterns = args.length > 0 ? args : ['*'];
     let id: number;
     let current = patterns[0]!;
+    const hold = this.holdInvokes();
     try {
       id = await this.addAnonymous();
       for (const p of patterns) {
@@ -270,6 +291,7 @@ class Cli {
         await this.registerEvent(id, p);
       }
     } catch (e) {
+      hold.stop();
       const st = statusOf(e);
       if (!this.opts.simple) this.io.err(`Error while registering for event '${current}': ${ubusStrerror(st)}\n`);
       return -1;
@@ -278,7 +300,7 @@ class Cli {
       if (m.attrs.objid !== id) return;
       this.reply(m, id);
       if (m.attrs.method !== undefined) this.printEvent(m.attrs.method, m.attrs.data);
-    });
+    }, hold.stop());
     return 0;
   }
 
@@ -288,6 +310,7 @@ class Cli {
       return -1;
     }
     let sid: number;
+    const hold = this.holdInvokes();
     try {
       sid = await this.addAnonymous();
       for (const path of args) {
@@ -295,6 +318,7 @@ class Cli {
         await this.conn.request(MsgType.SUBSCRIBE, 0, { objid: sid, target }, { timeoutMs: 0 });
       }
     } catch (e) {
+      hold.stop();
       const st = statusOf(e);
       if (!this.opts.simple) this.io.err(`Error while registering for event '${args[0]}': ${ubusStrerror(st)}\n`);
       return -1;
@@ -304,7 +328,7 @@ class Cli {
       if (m.attrs.method === undefined) return;
       this.printEvent(m.attrs.method, m.attrs.data);
       this.reply(m, sid);
-    });
+    }, hold.stop());
     return 0;
   }
 

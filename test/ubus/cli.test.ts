@@ -3,6 +3,8 @@
 // for byte (stdout + stderr, exit code; only the per-run @objid is normalised),
 // plus the commands those files do not show.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { A, getStr, T, TestBroker } from '../support/broker.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
@@ -147,7 +149,47 @@ describe('cli-output parity', () => {
   });
 });
 
+/** Between a client and the broker: the broker's bytes reach the client in 100 ms batches, so a
+ *  reply and an event right after it arrive in one read (as on a busy router). */
+async function batchingProxy(): Promise<{ path: string; close(): void }> {
+  const path = join(broker.dir, 'batching.sock');
+  const proxy = net.createServer((client) => {
+    const up = net.connect(broker.socketPath);
+    let pending: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    up.on('data', (b: Buffer) => {
+      pending.push(b);
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        client.write(Buffer.concat(pending));
+        pending = [];
+      }, 100);
+    });
+    client.on('data', (b: Buffer) => up.write(b));
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.end());
+    client.on('error', () => undefined);
+    up.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => proxy.listen(path, r));
+  return { path, close: () => proxy.close() };
+}
+
 describe('commands beyond cli-output', () => {
+  it('listen: an event in the same read as the reply to its registration is printed', async () => {
+    const proxy = await batchingProxy();
+    try {
+      const running = cli(['-t', '2', 'listen', 'tight.*'], proxy.path);
+      await registered('tight.*');
+      await other.send('tight.one', { n: 1 });
+      const r = await running;
+      expect(r.stdout).toBe('{ "tight.one": {"n":1} }\n');
+      expect(r.code).toBe(0);
+    } finally {
+      proxy.close();
+    }
+  });
+
   it('deferred reply, -S compact output, list -S, method errors with -S', async () => {
     expect(await cli(['call', 'demo.obj', 'defer'])).toEqual({ stdout: '{\n\t"deferred": true\n}\n', stderr: '', code: 0 });
     expect(await cli(['-S', 'call', 'demo.obj', 'echo', '{"msg":"a\\"b","n":-1}'])).toEqual({
