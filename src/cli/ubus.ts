@@ -176,7 +176,7 @@ class Cli {
   }
 
   /** do_listen(): runs until the -t timeout (if any) or until ubusd goes away; `held` first. */
-  runLoop(onInvoke: (m: WireMessage) => void, held: WireMessage[] = [], until?: Promise<void>): Promise<boolean> {
+  runLoop(onInvoke: (m: WireMessage) => void, held: WireMessage[]): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (timedOut: boolean): void => {
@@ -193,7 +193,6 @@ class Cli {
       this.conn.on('close', onClose);
       for (const m of held) onMsg(m);
       if (!this.conn.isOpen) return finish(false);
-      void until?.then(() => finish(false));
       if (this.opts.listenTimeout) timer = setTimeout(() => finish(true), this.opts.listenTimeout * 1000);
     });
   }
