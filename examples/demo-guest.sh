@@ -27,6 +27,7 @@ trap cleanup EXIT
 ifaces() {
   ubus call network.interface dump | node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      if (!s.trim()) return; // netifd not (yet) on the bus: ubus said why
       for (const i of JSON.parse(s).interface) {
         const errs = (i.errors ?? []).map((e) => `${e.code}${e.data?.length ? `: ${e.data.join(" ")}` : ""}`).join("; ");
         console.log(`${i.interface.padEnd(8)} ${i.proto.padEnd(7)} ${i.up ? "up  " : "down"} ${(i.l3_device ?? "-").padEnd(8)} ${errs}`);
@@ -62,6 +63,7 @@ xfrmd run -s "$sock" --state-dir "$run/state" > "$run/xfrmd.log" 2>&1 & pids+=($
 wait_for "the daemon on the bus" 'ubus -t 1 list xfrmd >/dev/null 2>&1'
 cp examples/network "$run/config/network"
 unshare -m sh -c "mount --bind /bin/busybox /bin/sh && exec $stack/sbin/netifd -s $sock -p $run/lib/netifd -c $run/config -h /bin/true -r $run/resolv.conf" > "$run/netifd.log" 2>&1 & pids+=($!)
+wait_for "netifd on the bus" 'ubus -t 1 list network.interface >/dev/null 2>&1'
 wait_for "every tunnel up" all_up
 ifaces
 
